@@ -1,0 +1,204 @@
+// Package config reads ecr-onboard's configuration from the environment
+// (CONTRACT §2): the same variables for the Lambda and the CLI. Every invalid
+// value is an error naming its variable. There is no external-ID setting.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	SecretARN          string // FALCON_SECRET_ARN
+	ClientID           string // FALCON_CLIENT_ID (only without a secret ARN)
+	ClientSecret       Secret // FALCON_CLIENT_SECRET (only without a secret ARN)
+	Cloud              string
+	BaseURL            string
+	MemberCID          string
+	Scope              onboard.Scope
+	DryRun             bool
+	AliasPrefix        string
+	MaxConcurrency     int
+	DisconnectOnDelete bool
+	VerifyTrust        bool
+	Prune              bool
+	SNSTopicARN        string
+	LogLevel           slog.Level
+}
+
+// Secret is a string that does not print itself (fmt, slog, JSON).
+type Secret string
+
+func (Secret) String() string               { return "[redacted]" }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+func (s Secret) Reveal() string             { return string(s) }
+
+// Error is a configuration error; Var names the offending variable.
+type Error struct {
+	Var, Problem string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Problem }
+
+var (
+	secretARNPattern   = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
+	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$`)
+	snsARNPattern      = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
+)
+
+// MaxConcurrencyLimit caps MAX_CONCURRENCY; more only collects 429s.
+const MaxConcurrencyLimit = 64
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	c := Config{
+		SecretARN:    env("FALCON_SECRET_ARN"),
+		ClientID:     env("FALCON_CLIENT_ID"),
+		ClientSecret: Secret(env("FALCON_CLIENT_SECRET")),
+		Cloud:        strings.ToLower(env("FALCON_CLOUD")),
+		BaseURL:      strings.TrimRight(env("FALCON_BASE_URL"), "/"),
+		MemberCID:    env("FALCON_MEMBER_CID"),
+		AliasPrefix:  env("ALIAS_PREFIX"),
+		SNSTopicARN:  env("SNS_TOPIC_ARN"),
+	}
+	if c.Cloud == "" {
+		c.Cloud = "autodiscover"
+	}
+	if c.AliasPrefix == "" {
+		c.AliasPrefix = "ecr-onboard"
+	}
+	var err error
+	check := func(e error) {
+		if err == nil {
+			err = e
+		}
+	}
+	if c.SecretARN != "" && !secretARNPattern.MatchString(c.SecretARN) {
+		check(&Error{"FALCON_SECRET_ARN", "not a Secrets Manager secret ARN"})
+	}
+	if (c.ClientID == "") != (c.ClientSecret == "") {
+		check(&Error{"FALCON_CLIENT_SECRET", "FALCON_CLIENT_ID and FALCON_CLIENT_SECRET must be set together"})
+	}
+	if !slices.Contains(falcon.Clouds, c.Cloud) {
+		check(&Error{"FALCON_CLOUD", fmt.Sprintf("unknown cloud %q (want one of %s)", c.Cloud, strings.Join(falcon.Clouds, ", "))})
+	}
+	if c.BaseURL != "" {
+		if u, e := url.Parse(c.BaseURL); e != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			check(&Error{"FALCON_BASE_URL", "must be https://host[:port]"})
+		}
+	}
+	if c.MemberCID != "" && !cidPattern.MatchString(c.MemberCID) {
+		check(&Error{"FALCON_MEMBER_CID", "not a Falcon CID (32 hex digits, optional -XX checksum)"})
+	}
+	if !aliasPrefixPattern.MatchString(c.AliasPrefix) {
+		check(&Error{"ALIAS_PREFIX", "1-40 characters: letters, digits, '-' or '_', starting with a letter or digit"})
+	}
+	if c.SNSTopicARN != "" && !snsARNPattern.MatchString(c.SNSTopicARN) {
+		check(&Error{"SNS_TOPIC_ARN", "not an SNS topic ARN"})
+	}
+	var e error
+	c.Scope.AccountIDs, e = accountList("ACCOUNT_IDS", env("ACCOUNT_IDS"))
+	check(e)
+	c.Scope.ExcludeAccountIDs, e = accountList("EXCLUDE_ACCOUNT_IDS", env("EXCLUDE_ACCOUNT_IDS"))
+	check(e)
+	c.Scope.Regions, e = regionList("REGIONS", env("REGIONS"))
+	check(e)
+	c.DryRun, e = boolVar("DRY_RUN", env("DRY_RUN"))
+	check(e)
+	c.DisconnectOnDelete, e = boolVar("DISCONNECT_ON_DELETE", env("DISCONNECT_ON_DELETE"))
+	check(e)
+	c.VerifyTrust, e = boolVar("VERIFY_TRUST", env("VERIFY_TRUST"))
+	check(e)
+	c.Prune, e = boolVar("PRUNE", env("PRUNE"))
+	check(e)
+	c.MaxConcurrency, e = concurrency(env("MAX_CONCURRENCY"))
+	check(e)
+	c.LogLevel, e = logLevel(env("LOG_LEVEL"))
+	check(e)
+	return c, err
+}
+
+// RequireCredentials checks that Falcon credentials are configured (the demo
+// needs none, every real run does).
+func (c Config) RequireCredentials() error {
+	if c.SecretARN == "" && c.ClientID == "" {
+		return &Error{"FALCON_SECRET_ARN", "set it (or FALCON_CLIENT_ID and FALCON_CLIENT_SECRET for local use)"}
+	}
+	return nil
+}
+
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func accountList(name, s string) ([]string, error) {
+	ids := list(s)
+	for _, id := range ids {
+		if !onboard.ValidAccountID(id) {
+			return nil, &Error{name, fmt.Sprintf("%q is not a 12-digit AWS account ID", id)}
+		}
+	}
+	return ids, nil
+}
+
+func regionList(name, s string) ([]string, error) {
+	rs := list(s)
+	for i, r := range rs {
+		rs[i] = strings.ToLower(r)
+		if !onboard.ValidRegion(rs[i]) {
+			return nil, &Error{name, fmt.Sprintf("%q is not an AWS region name", r)}
+		}
+	}
+	return rs, nil
+}
+
+func boolVar(name, s string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &Error{name, fmt.Sprintf("%q is not true or false", s)}
+	}
+	return b, nil
+}
+
+func concurrency(s string) (int, error) {
+	if s == "" {
+		return 8, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxConcurrencyLimit {
+		return 0, &Error{"MAX_CONCURRENCY", fmt.Sprintf("%q is not a whole number from 1 to %d", s, MaxConcurrencyLimit)}
+	}
+	return n, nil
+}
+
+func logLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(s)) {
+		return 0, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not debug, info, warn or error", s)}
+	}
+	return l, nil
+}

@@ -1,0 +1,12 @@
+// Package deploytest holds tests for the deployment artefacts at the repository root:
+// the SAM template (template.yaml) and the IAM trust-policy snippets under deploy/.
+//
+// The tests parse the template the way CloudFormation sees it (with goformation and a
+// raw walk of its intrinsic functions) and hold it to the contract: every Ref, GetAtt and
+// Sub variable resolves; no parameter or environment variable carries an external ID;
+// no IAM statement uses an action wildcard; the function's environment is exactly the
+// documented configuration.
+//
+// The package has no non-test code. goformation is imported only from its tests, so it is
+// never linked into the Lambda or CLI binaries.
+package deploytest

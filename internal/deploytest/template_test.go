@@ -1,0 +1,325 @@
+package deploytest
+
+import (
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	templatePath = "../../template.yaml"
+	functionID   = "EcrOnboardFunction"
+)
+
+func loadTemplate(t *testing.T) *doc {
+	t.Helper()
+	data, err := os.ReadFile(templatePath)
+	require.NoError(t, err)
+	d, err := parseTemplate(data)
+	require.NoError(t, err, "template.yaml must parse (goformation, intrinsics kept)")
+	return d
+}
+
+func TestTemplateParses(t *testing.T) {
+	d := loadTemplate(t)
+	require.NotNil(t, d.typed.Transform)
+	require.NotNil(t, d.typed.Transform.String)
+	assert.Equal(t, "AWS::Serverless-2016-10-31", *d.typed.Transform.String)
+
+	wantTypes := map[string]string{
+		functionID:                  "AWS::Serverless::Function",
+		"EcrOnboardFunctionRole":    "AWS::IAM::Role",
+		"EcrOnboardLogGroup":        "AWS::Logs::LogGroup",
+		"FalconCredentialsSecret":   "AWS::SecretsManager::Secret",
+		"NotificationTopic":         "AWS::SNS::Topic",
+		"NotificationSubscription":  "AWS::SNS::Subscription",
+		"InitialReconcile":          "Custom::EcrOnboardReconcile",
+		"FunctionErrorsAlarm":       "AWS::CloudWatch::Alarm",
+		"RegistrationFailuresAlarm": "AWS::CloudWatch::Alarm",
+	}
+	for id, typ := range wantTypes {
+		r, ok := d.typed.Resources[id]
+		if assert.True(t, ok, "resource %s", id) {
+			assert.Equal(t, typ, r.AWSCloudFormationType(), id)
+		}
+	}
+}
+
+func TestFunctionShape(t *testing.T) {
+	d := loadTemplate(t)
+	fn, err := d.typed.GetServerlessFunctionWithName(functionID)
+	require.NoError(t, err)
+
+	assert.Equal(t, "provided.al2023", deref(fn.Runtime))
+	assert.Equal(t, []string{"arm64"}, fn.Architectures)
+	assert.Equal(t, "bootstrap", deref(fn.Handler))
+	require.NotNil(t, fn.CodeUri)
+	assert.Equal(t, ".", deref(fn.CodeUri.String), "CodeUri must stay '.' (deploy-package rewrites exactly this line)")
+	assert.Equal(t, "makefile", fn.AWSCloudFormationMetadata["BuildMethod"])
+
+	// MemorySize and Timeout come from parameters with the documented defaults.
+	props := d.properties(functionID)
+	assert.Equal(t, map[string]any{"Ref": "MemorySize"}, props["MemorySize"])
+	assert.Equal(t, map[string]any{"Ref": "Timeout"}, props["Timeout"])
+	assert.Equal(t, 256, deref(fn.MemorySize))
+	assert.Equal(t, 900, deref(fn.Timeout))
+
+	// Lambda logs to /aws/lambda/<FunctionName>: the explicit log group must be that one.
+	assert.Equal(t, map[string]any{"Ref": "AWS::StackName"}, props["FunctionName"])
+	lg := d.properties("EcrOnboardLogGroup")
+	assert.Equal(t, map[string]any{"Fn::Sub": "/aws/lambda/${AWS::StackName}"}, lg["LogGroupName"])
+	assert.Equal(t, map[string]any{"Ref": "LogRetentionDays"}, lg["RetentionInDays"])
+
+	// Role is the explicit least-privilege role, not a SAM-generated one.
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "EcrOnboardFunctionRole.Arn"}, props["Role"])
+	assert.Nil(t, props["Policies"], "no SAM policy templates: all permissions live on EcrOnboardFunctionRole")
+}
+
+func TestScheduleEvent(t *testing.T) {
+	d := loadTemplate(t)
+	fn, err := d.typed.GetServerlessFunctionWithName(functionID)
+	require.NoError(t, err)
+	ev, ok := fn.Events["ScheduledRun"]
+	require.True(t, ok)
+	assert.Equal(t, "Schedule", ev.Type, "Schedule (EventBridge rule) delivers source=aws.events")
+
+	events, _ := d.properties(functionID)["Events"].(map[string]any)
+	run, _ := events["ScheduledRun"].(map[string]any)
+	props, _ := run["Properties"].(map[string]any)
+	assert.Equal(t, map[string]any{"Ref": "ScheduleExpression"}, props["Schedule"])
+	assert.Equal(t, map[string]any{"Fn::If": []any{"ScheduleOn", "ENABLED", "DISABLED"}}, props["State"])
+	assert.Equal(t, "rate(6 hours)", d.typed.Parameters["ScheduleExpression"].Default)
+}
+
+func TestReferencesResolve(t *testing.T) {
+	d := loadTemplate(t)
+	assert.Empty(t, unresolvedReferences(d))
+}
+
+func TestNoExternalIDCanBeConfigured(t *testing.T) {
+	d := loadTemplate(t)
+	assert.Empty(t, externalIDKnobs(d))
+}
+
+func TestEnvironmentIsExactlyTheContract(t *testing.T) {
+	d := loadTemplate(t)
+	assert.Empty(t, envMismatch(d, functionID))
+
+	// The secret the function reads is the secret it may read.
+	env, _ := d.properties(functionID)["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	var secretStatement map[string]any
+	for _, st := range iamStatements(d) {
+		if st.body["Sid"] == "ReadFalconCredentials" {
+			secretStatement = st.body
+		}
+	}
+	require.NotNil(t, secretStatement)
+	assert.Equal(t, vars["FALCON_SECRET_ARN"], secretStatement["Resource"])
+	assert.Equal(t, map[string]any{"Fn::If": []any{"HasNotificationEmail", map[string]any{"Ref": "NotificationTopic"}, ""}},
+		vars["SNS_TOPIC_ARN"])
+}
+
+func TestIAMLeastPrivilege(t *testing.T) {
+	d := loadTemplate(t)
+	assert.Empty(t, wildcardActions(d))
+
+	byAction := map[string]statement{}
+	for _, st := range iamStatements(d) {
+		for _, a := range stringList(st.body["Action"]) {
+			byAction[a] = st
+		}
+	}
+	for _, a := range []string{"secretsmanager:GetSecretValue", "sts:GetCallerIdentity",
+		"logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish"} {
+		assert.Contains(t, byAction, a)
+	}
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "EcrOnboardLogGroup.Arn"}, byAction["logs:PutLogEvents"].body["Resource"])
+	assert.Equal(t, []string{"HasNotificationEmail"}, byAction["sns:Publish"].guards)
+	assert.Equal(t, map[string]any{"Ref": "NotificationTopic"}, byAction["sns:Publish"].body["Resource"])
+
+	// sts:AssumeRole appears in the Lambda trust policy and, for the function itself, only
+	// under VerifyTrustEnabled.
+	var assume []statement
+	for _, st := range iamStatements(d) {
+		for _, a := range stringList(st.body["Action"]) {
+			if a == "sts:AssumeRole" {
+				if _, isTrust := st.body["Principal"]; !isTrust {
+					assume = append(assume, st)
+				}
+			}
+		}
+	}
+	require.Len(t, assume, 1)
+	assert.Equal(t, []string{"VerifyTrustEnabled"}, assume[0].guards)
+	assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/*"}, assume[0].body["Resource"])
+}
+
+// TestPartitionAware: resources never hard-code the commercial partition.
+func TestPartitionAware(t *testing.T) {
+	data, err := os.ReadFile(templatePath)
+	require.NoError(t, err)
+	text := string(data)
+	resources := text[strings.Index(text, "\nResources:"):strings.Index(text, "\nOutputs:")]
+	assert.NotContains(t, resources, "arn:aws:")
+}
+
+func TestParametersAndConsoleForm(t *testing.T) {
+	d := loadTemplate(t)
+	want := []string{
+		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
+		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
+		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune",
+		"Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "VerifyTrust",
+	}
+	var got []string
+	for name, p := range d.typed.Parameters {
+		got = append(got, name)
+		assert.NotEmpty(t, deref(p.Description), "parameter %s needs a Description", name)
+	}
+	sort.Strings(got)
+	assert.Equal(t, want, got)
+	assert.True(t, deref(d.typed.Parameters["FalconClientSecret"].NoEcho), "client secret must be NoEcho")
+
+	iface, _ := d.typed.Metadata["AWS::CloudFormation::Interface"].(map[string]any)
+	require.NotNil(t, iface)
+	seen := map[string]int{}
+	groups, _ := iface["ParameterGroups"].([]any)
+	for _, g := range groups {
+		gm, _ := g.(map[string]any)
+		for _, p := range stringList(gm["Parameters"]) {
+			seen[p]++
+		}
+	}
+	labels, _ := iface["ParameterLabels"].(map[string]any)
+	for _, name := range want {
+		assert.Equal(t, 1, seen[name], "parameter %s must be in exactly one ParameterGroup", name)
+		assert.Contains(t, labels, name, "parameter %s needs a ParameterLabel", name)
+	}
+}
+
+// TestParameterPatterns: each AllowedPattern compiles, accepts its default, and behaves on
+// a few real values (CloudFormation uses Java regexes; these patterns are in the common subset).
+func TestParameterPatterns(t *testing.T) {
+	d := loadTemplate(t)
+	for name, p := range d.typed.Parameters {
+		if p.AllowedPattern == nil {
+			continue
+		}
+		re, err := regexp.Compile(*p.AllowedPattern)
+		if assert.NoError(t, err, name) && p.Default != nil {
+			assert.True(t, re.MatchString(stringOf(p.Default)), "%s default %v must match its pattern", name, p.Default)
+		}
+	}
+	cases := []struct {
+		param string
+		value string
+		ok    bool
+	}{
+		{"Regions", "us-east-1,eu-west-1", true},
+		{"Regions", "us-east-1, us-gov-west-1", true},
+		{"Regions", "us-east-1;rm -rf", false},
+		{"AccountIds", "123456789012,210987654321", true},
+		{"AccountIds", "12345", false},
+		{"ExcludeAccountIds", "123456789012", true},
+		{"FalconSecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf", true},
+		{"FalconSecretArn", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:falcon-AbCdEf", true},
+		{"FalconSecretArn", "falcon", false},
+		{"FalconClientSecret", `abc"},"x":"`, false},
+		{"AliasPrefix", "", false},
+		{"AliasPrefix", "team-a", true},
+		{"ScheduleExpression", "cron(0 3 * * ? *)", true},
+		{"ScheduleExpression", "every day", false},
+		{"NotificationEmail", "ops@example.com", true},
+		{"NotificationEmail", "ops", false},
+	}
+	for _, c := range cases {
+		p := d.typed.Parameters[c.param]
+		require.NotNil(t, p.AllowedPattern, c.param)
+		re := regexp.MustCompile(*p.AllowedPattern)
+		assert.Equal(t, c.ok, re.MatchString(c.value) && len(c.value) >= derefInt(p.MinLength), "%s=%q", c.param, c.value)
+	}
+}
+
+func TestOptionalResourcesAreConditional(t *testing.T) {
+	d := loadTemplate(t)
+	for id, cond := range map[string]string{
+		"FalconCredentialsSecret":  "CreateSecret",
+		"NotificationTopic":        "HasNotificationEmail",
+		"NotificationSubscription": "HasNotificationEmail",
+		"InitialReconcile":         "RunOnDeployEnabled",
+	} {
+		assert.Equal(t, cond, d.resource(id)["Condition"], id)
+	}
+	conds := d.section("Conditions")
+	assert.Equal(t, map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "FalconSecretArn"}, ""}}, conds["CreateSecret"])
+	assert.Equal(t, map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "RunOnDeploy"}, "true"}}, conds["RunOnDeployEnabled"])
+
+	secret := d.properties("FalconCredentialsSecret")
+	assert.Equal(t, map[string]any{"Fn::Sub": `{"client_id":"${FalconClientId}","client_secret":"${FalconClientSecret}"}`},
+		secret["SecretString"])
+}
+
+func TestInitialReconcileIsTheFunction(t *testing.T) {
+	d := loadTemplate(t)
+	props := d.properties("InitialReconcile")
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "EcrOnboardFunction.Arn"}, props["ServiceToken"])
+	for name := range props {
+		assert.Contains(t, []string{"ServiceToken", "ConfigVersion"}, name, "custom resource properties carry no configuration the function could read")
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	d := loadTemplate(t)
+	dim := []any{map[string]any{"Name": "FunctionName", "Value": map[string]any{"Ref": functionID}}}
+	actions := map[string]any{"Fn::If": []any{"HasNotificationEmail",
+		[]any{map[string]any{"Ref": "NotificationTopic"}}, map[string]any{"Ref": "AWS::NoValue"}}}
+	for id, metric := range map[string][2]string{
+		"FunctionErrorsAlarm":       {"AWS/Lambda", "Errors"},
+		"RegistrationFailuresAlarm": {"EcrOnboard", "RegistriesFailed"},
+	} {
+		p := d.properties(id)
+		assert.Equal(t, metric[0], p["Namespace"], id)
+		assert.Equal(t, metric[1], p["MetricName"], id)
+		assert.Equal(t, dim, p["Dimensions"], id)
+		assert.Equal(t, "GreaterThanThreshold", p["ComparisonOperator"], id)
+		assert.EqualValues(t, 0, p["Threshold"], id)
+		assert.Equal(t, actions, p["AlarmActions"], id)
+	}
+}
+
+// TestMakefileHasSAMBuildTarget: BuildMethod makefile makes `sam build` run this target.
+func TestMakefileHasSAMBuildTarget(t *testing.T) {
+	data, err := os.ReadFile("../../Makefile")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^build-EcrOnboardFunction:`, string(data))
+	assert.Contains(t, string(data), "$(ARTIFACTS_DIR)/bootstrap")
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func derefInt(p *int) int { return deref(p) }
+
+func stringOf(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(x)
+	}
+	return ""
+}

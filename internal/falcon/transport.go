@@ -1,0 +1,129 @@
+package falcon
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Retry limits. A 429 is retried often (it says "not processed, come back
+// at"); a 5xx on an idempotent request a few times with backoff.
+const (
+	max429Retries = 30
+	max5xxRetries = 3
+	maxWait       = 60 * time.Second
+)
+
+// transport counts requests and retries what is safe to retry.
+type transport struct {
+	next        http.RoundTripper
+	calls       atomic.Int64 // HTTP requests sent, retries included
+	rateLimited atomic.Int64 // 429 answers received
+	sleep       func(context.Context, time.Duration) error
+}
+
+func newTransport(next http.RoundTripper) *transport {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &transport{next: next, sleep: sleepCtx}
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := rewindable(req); err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		try := req
+		if attempt > 0 && req.GetBody != nil {
+			try = req.Clone(ctx)
+			try.Body, _ = req.GetBody()
+		}
+		t.calls.Add(1)
+		resp, err := t.next.RoundTrip(try)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if !idempotent(req) || attempt >= max5xxRetries || ctx.Err() != nil {
+				return nil, err
+			}
+			wait = backoff(attempt)
+		case resp.StatusCode == http.StatusTooManyRequests:
+			t.rateLimited.Add(1)
+			if attempt >= max429Retries {
+				return resp, nil
+			}
+			wait = retryAfter(resp.Header, time.Now())
+		case resp.StatusCode >= 500 && idempotent(req) && attempt < max5xxRetries:
+			wait = backoff(attempt)
+		default:
+			return resp, nil
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+			resp.Body.Close()
+		}
+		if err := t.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// idempotent requests may be repeated after a 5xx or a lost connection. POST
+// may not: a create that failed may still have happened. The token endpoint
+// is the exception — asking for another token is harmless.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions:
+		return true
+	}
+	return req.URL.Path == "/oauth2/token"
+}
+
+// retryAfter honours X-RateLimit-RetryAfter (Unix epoch seconds), with a
+// little jitter so parallel workers do not return in one burst.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	jitter := time.Duration(rand.Int64N(int64(100 * time.Millisecond)))
+	epoch, err := strconv.ParseInt(h.Get("X-Ratelimit-Retryafter"), 10, 64)
+	if err != nil {
+		return time.Second + jitter
+	}
+	return min(max(time.Unix(epoch, 0).Sub(now), 0)+jitter, maxWait)
+}
+
+func backoff(attempt int) time.Duration {
+	d := 200 * time.Millisecond << attempt
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// rewindable buffers a request body so it can be sent again.
+func rewindable(req *http.Request) error {
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
+		return nil
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return err
+	}
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	req.Body, _ = req.GetBody()
+	return nil
+}

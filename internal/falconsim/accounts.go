@@ -1,0 +1,188 @@
+package falconsim
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/crowdstrike/gofalcon/falcon/models"
+	"github.com/go-openapi/strfmt"
+)
+
+// Account is an AWS account registered with Falcon cloud security, together
+// with the IAM role Falcon reads it through.
+type Account struct {
+	ID             string // 12 digits
+	Name           string
+	Type           string // "commercial" | "govcloud"
+	OrganizationID string
+	RoleARN        string
+	ExternalID     string
+	Regions        []string
+	// TrustsRegistryAssessment says whether the role's trust policy allows
+	// the registry-assessment principal (RegistryAssessmentPrincipal).
+	TrustsRegistryAssessment bool
+}
+
+// role is an IAM role the simulator can "assume".
+type role struct {
+	externalID string
+	trusts     bool
+}
+
+type accountEntry struct {
+	Account
+	seq     int64
+	created time.Time
+	updated time.Time
+}
+
+const (
+	accountsDefaultLimit = 100
+	accountsMaxLimit     = 500
+	accountsMaxIDs       = 100
+)
+
+// AddAccounts registers (or replaces) accounts. Each account's role
+// (RoleARN, ExternalID, TrustsRegistryAssessment) is registered too, unless
+// a role with that ARN already exists.
+func (s *Sim) AddAccounts(accts ...Account) {
+	now := time.Now().UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range accts {
+		a.Regions = slices.Clone(a.Regions)
+		if a.Type == "" {
+			a.Type = "commercial"
+		}
+		e, ok := s.accounts[a.ID]
+		if !ok {
+			s.seq++
+			e = &accountEntry{seq: s.seq, created: now}
+			s.accounts[a.ID] = e
+		}
+		e.Account, e.updated = a, now
+		if _, exists := s.roles[a.RoleARN]; a.RoleARN != "" && !exists {
+			s.roles[a.RoleARN] = role{externalID: a.ExternalID, trusts: a.TrustsRegistryAssessment}
+		}
+	}
+}
+
+// AddRole registers or replaces an IAM role that registry credential
+// validation can assume.
+func (s *Sim) AddRole(arn, externalID string, trustsRegistryAssessment bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roles[arn] = role{externalID: externalID, trusts: trustsRegistryAssessment}
+}
+
+// sortedAccountIDs returns account IDs in ascending order. Caller holds mu.
+func (s *Sim) sortedAccountIDs() []string {
+	ids := make([]string, 0, len(s.accounts))
+	for id := range s.accounts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// handleQueryAccounts implements GET /cloud-security-registration-aws/queries/account/v1.
+func (s *Sim) handleQueryAccounts(rc *reqCtx, r *http.Request) reply {
+	q := r.URL.Query()
+	limit, err := intParam(q, "limit", accountsDefaultLimit)
+	if err != nil {
+		return errReply(rc, http.StatusBadRequest, err.Error())
+	}
+	offset, err := intParam(q, "offset", 0)
+	if err != nil {
+		return errReply(rc, http.StatusBadRequest, err.Error())
+	}
+	if limit == 0 {
+		limit = accountsDefaultLimit
+	}
+	limit = min(limit, accountsMaxLimit)
+	s.mu.Lock()
+	ids := s.sortedAccountIDs()
+	s.mu.Unlock()
+	return reply{status: http.StatusOK, body: &models.RestAWSAccountQueryResponseExtV1{
+		Meta:      rc.pagedMeta(limit, offset, len(ids)),
+		Resources: page(ids, offset, limit),
+	}}
+}
+
+// handleGetAccounts implements GET /cloud-security-registration-aws/entities/account/v1.
+func (s *Sim) handleGetAccounts(rc *reqCtx, r *http.Request) reply {
+	ids := idsParam(r.URL.Query(), "ids")
+	if len(ids) == 0 {
+		return errReply(rc, http.StatusBadRequest, "ids is required")
+	}
+	if len(ids) > accountsMaxIDs {
+		return errReply(rc, http.StatusBadRequest, fmt.Sprintf("too many ids: %d, maximum is %d", len(ids), accountsMaxIDs))
+	}
+	body := &models.RestAWSAccountCreateResponseExtV1{Meta: rc.meta(), Resources: []*models.DomainCloudAWSAccountV1{}}
+	s.mu.Lock()
+	for _, id := range ids {
+		if e, ok := s.accounts[id]; ok {
+			body.Resources = append(body.Resources, e.model())
+			continue
+		}
+		ae := apiErr(http.StatusNotFound, fmt.Sprintf("account %s not found", id))
+		ae.ID = id
+		body.Errors = append(body.Errors, ae)
+	}
+	s.mu.Unlock()
+	status := http.StatusOK
+	if len(body.Errors) > 0 {
+		status = http.StatusMultiStatus
+	}
+	return reply{status: status, body: body}
+}
+
+// model renders the account as gofalcon's DomainCloudAWSAccountV1.
+func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
+	created, updated := strfmt.DateTime(e.created), strfmt.DateTime(e.updated)
+	deleted := strfmt.DateTime(time.Time{}.UTC())
+	regions := append([]string{}, e.Regions...)
+	return &models.DomainCloudAWSAccountV1{
+		CreatedAt:      &created,
+		DeletedAt:      &deleted,
+		ID:             ptr(e.seq),
+		UpdatedAt:      &updated,
+		AccountID:      e.ID,
+		AccountName:    e.Name,
+		AccountType:    e.Type,
+		OrganizationID: e.OrganizationID,
+		ActiveRegions:  regions,
+		IamServicePermissionsStatus: []*models.DomainProductPermission{{
+			Product: ptr("cspm"),
+			Features: []*models.DomainFeaturePermission{{
+				Feature:     ptr("iom"),
+				Permissions: []*models.DomainPermission{},
+			}},
+		}},
+		InventoryFilter: []*models.DomainAWSInventoryFilterSetting{{
+			AccountID: ptr(e.ID),
+			Regions:   append([]string{}, e.Regions...),
+			Service:   ptr("all"),
+		}},
+		IsCustomRolename: ptr(false),
+		Products: []*models.DomainProductFeatures{{
+			Product:  ptr("cspm"),
+			Features: []string{"iom"},
+		}},
+		ResourceMetadata: &models.DomainAWSAccountResourceMetadata{
+			CreatedAt:  &created,
+			DeletedAt:  &deleted,
+			ID:         ptr(e.seq),
+			UpdatedAt:  &updated,
+			IamRoleArn: e.RoleARN,
+			ExternalID: e.ExternalID,
+		},
+		CspmEnabled:        true,
+		RegistrationStatus: "registered",
+		TargetOus:          []string{},
+		Conditions:         []*models.DomainCloudCondition{},
+		Status:             []*models.DomainProductFeaturesStatus{},
+	}
+}

@@ -1,0 +1,20 @@
+// Package falconsim is an in-memory simulator of the subset of the
+// CrowdStrike Falcon API that ecr-onboard uses: OAuth2 client-credentials
+// tokens, AWS cloud-registration account queries/entities, and
+// container-security (registry assessment) registry CRUD.
+//
+// It exists so that tests and local demos can exercise the real gofalcon
+// v0.22.0 generated clients without a Falcon tenant. Responses are encoded
+// with gofalcon's falcon/models types and honour the status codes each
+// generated response reader expects, with every field the models mark
+// Required populated, so payload.Validate(strfmt.Default) succeeds.
+//
+// Besides the API itself, the simulator offers knobs for testing client
+// robustness: token expiry (Options.TokenTTL, (*Sim).ExpireTokens), a token
+// bucket rate limiter answering 429 with X-RateLimit-RetryAfter
+// (Options.RateLimitPerMinute), injected latency (Options.Latency), scripted
+// faults ((*Sim).InjectFault) and request statistics ((*Sim).Stats).
+//
+// A *Sim is an http.Handler; use StartTLS in tests or ListenAndServeTLS to
+// run it as a local HTTPS server.
+package falconsim

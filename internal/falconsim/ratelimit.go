@@ -1,0 +1,69 @@
+package falconsim
+
+import (
+	"math"
+	"time"
+)
+
+// unlimitedLimit is advertised in X-Ratelimit-Limit when rate limiting is
+// off (Falcon's usual per-minute quota).
+const unlimitedLimit = 6000
+
+// bucket is a token bucket refilled continuously at capacity per minute.
+// It is guarded by Sim.mu.
+type bucket struct {
+	capacity float64
+	rate     float64 // tokens per second
+	tokens   float64
+	last     time.Time
+}
+
+// rateResult is the outcome of a rate-limit check.
+type rateResult struct {
+	allowed    bool
+	limit      int
+	remaining  int
+	retryAfter int64 // unix seconds; set when !allowed
+}
+
+// epsilon absorbs float rounding so a request arriving exactly at the
+// advertised retry second is never refused.
+const epsilon = 1e-6
+
+func newBucket(perMinute int, now time.Time) *bucket {
+	if perMinute <= 0 {
+		return nil
+	}
+	c := float64(perMinute)
+	return &bucket{capacity: c, rate: c / 60, tokens: c, last: now}
+}
+
+func (b *bucket) take(now time.Time) rateResult {
+	if b == nil {
+		return rateResult{allowed: true, limit: unlimitedLimit, remaining: unlimitedLimit - 1}
+	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = math.Min(b.capacity, b.tokens+el*b.rate)
+		b.last = now
+	}
+	res := rateResult{limit: int(b.capacity)}
+	if b.tokens >= 1-epsilon {
+		b.tokens = math.Max(0, b.tokens-1)
+		res.allowed = true
+		res.remaining = int(math.Floor(b.tokens + epsilon))
+		return res
+	}
+	// Time at which one whole token is available, rounded up to a second:
+	// a request at or after that second finds >= 1 token (absent others).
+	wait := (1 - b.tokens) / b.rate
+	at := now.Add(time.Duration(wait * float64(time.Second)))
+	res.retryAfter = int64(math.Ceil(float64(at.UnixNano()) / 1e9))
+	return res
+}
+
+// takeRateLimit consumes one request from the global bucket.
+func (s *Sim) takeRateLimit() rateResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bucket.take(time.Now())
+}

@@ -1,0 +1,185 @@
+package falconsim
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Defaults applied by New for zero-valued Options fields.
+const (
+	DefaultClientID     = "falconsim-client-id"
+	DefaultClientSecret = "falconsim-client-secret"
+	DefaultRegion       = "us-1"
+	DefaultTokenTTL     = 30 * time.Minute
+)
+
+// Options configures a Sim. Zero values select the defaults above; a zero
+// RateLimitPerMinute disables rate limiting and a zero Latency adds none.
+type Options struct {
+	ClientID, ClientSecret string
+	// Region is returned in the X-Cs-Region header of token responses.
+	Region string
+	// TokenTTL is the lifetime of issued access tokens (expires_in).
+	TokenTTL time.Duration
+	// Latency is slept before handling every request (honouring the
+	// request context).
+	Latency time.Duration
+	// RateLimitPerMinute is the size and per-minute refill of a single,
+	// global token bucket shared by all callers. 0 means unlimited.
+	RateLimitPerMinute int
+}
+
+// Sim is the simulated Falcon API. It implements http.Handler and is safe
+// for concurrent use.
+type Sim struct {
+	opts Options
+
+	mu         sync.Mutex
+	tokens     map[string]time.Time // access token -> expiry
+	accounts   map[string]*accountEntry
+	roles      map[string]role
+	registries []*regEntry // creation order
+	faults     []*Fault
+	stats      Stats
+	bucket     *bucket
+	seq        int64 // internal numeric IDs for account models
+}
+
+// New returns a simulator with no accounts, roles or registries.
+func New(opts Options) *Sim {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.Region == "" {
+		opts.Region = DefaultRegion
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	return &Sim{
+		opts:     opts,
+		tokens:   map[string]time.Time{},
+		accounts: map[string]*accountEntry{},
+		roles:    map[string]role{},
+		bucket:   newBucket(opts.RateLimitPerMinute, time.Now()),
+		stats:    Stats{ByOperation: map[string]int{}},
+	}
+}
+
+// Options returns the effective options (defaults filled in).
+func (s *Sim) Options() Options { return s.opts }
+
+// handlerFunc handles an authenticated (where required), rate-limited,
+// fault-free request and returns the reply to encode.
+type handlerFunc func(rc *reqCtx, r *http.Request) reply
+
+// route maps method+path to a handler. known reports whether the path
+// exists at all (for 405 vs 404).
+func (s *Sim) route(method, path string) (h handlerFunc, known bool) {
+	switch path {
+	case pathToken:
+		if method == http.MethodPost {
+			return s.handleToken, true
+		}
+		return nil, true
+	case pathQueryAccounts:
+		if method == http.MethodGet {
+			return s.handleQueryAccounts, true
+		}
+		return nil, true
+	case pathAccountEntities:
+		if method == http.MethodGet {
+			return s.handleGetAccounts, true
+		}
+		return nil, true
+	case pathQueryRegistries:
+		if method == http.MethodGet {
+			return s.handleQueryRegistries, true
+		}
+		return nil, true
+	case pathRegistryEntities:
+		switch method {
+		case http.MethodGet:
+			return s.handleGetRegistries, true
+		case http.MethodPost:
+			return s.handleCreateRegistry, true
+		case http.MethodPatch:
+			return s.handleUpdateRegistry, true
+		case http.MethodDelete:
+			return s.handleDeleteRegistries, true
+		}
+		return nil, true
+	}
+	return nil, false
+}
+
+// ServeHTTP runs the request pipeline: stats, latency, rate limit, routing,
+// authentication, fault injection, handler.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := newReqCtx()
+	op := r.Method + " " + r.URL.Path
+	s.countRequest(op)
+
+	if s.opts.Latency > 0 {
+		t := time.NewTimer(s.opts.Latency)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+
+	rl := s.takeRateLimit()
+	if !rl.allowed {
+		s.mu.Lock()
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		rep := errReply(rc, http.StatusTooManyRequests, "API rate limit exceeded.")
+		rep.setHeader(hdrRetryAfter, itoa(rl.retryAfter))
+		s.write(w, rc, rep, rl)
+		return
+	}
+
+	h, known := s.route(r.Method, r.URL.Path)
+	if h == nil {
+		if known {
+			s.write(w, rc, errReply(rc, http.StatusMethodNotAllowed, "method not allowed"), rl)
+		} else {
+			s.write(w, rc, errReply(rc, http.StatusNotFound, "Not Found"), rl)
+		}
+		return
+	}
+
+	if r.URL.Path != pathToken && !s.authorized(r) {
+		s.write(w, rc, errReply(rc, http.StatusUnauthorized, "access denied, invalid bearer token"), rl)
+		return
+	}
+
+	f := s.takeFault(r.Method, r.URL.Path)
+	if f != nil && !f.AfterWrite {
+		s.write(w, rc, f.reply(rc), rl)
+		return
+	}
+	if isRegistryWrite(r.Method, r.URL.Path) {
+		s.mu.Lock()
+		s.stats.writes++
+		s.mu.Unlock()
+	}
+	rep := h(rc, r)
+	if f != nil {
+		rep = f.reply(rc)
+	}
+	s.write(w, rc, rep, rl)
+}
+
+func isRegistryWrite(method, path string) bool {
+	if path != pathRegistryEntities {
+		return false
+	}
+	return method == http.MethodPost || method == http.MethodPatch || method == http.MethodDelete
+}

@@ -1,0 +1,41 @@
+package onboard
+
+import (
+	"context"
+	"errors"
+)
+
+// Falcon is what a run needs from the CrowdStrike API. The adapter in
+// internal/falcon implements it with gofalcon; tests may use the simulator.
+type Falcon interface {
+	// Accounts returns every AWS account CSPM knows (all pages).
+	Accounts(ctx context.Context) ([]Account, error)
+	// Registries returns every registry in Container Security (all pages).
+	// ECR registries have AccountID and Region set from their URL.
+	Registries(ctx context.Context) ([]Registry, error)
+	// CreateRegistry registers r and returns its Falcon ID.
+	CreateRegistry(ctx context.Context, r Registry) (id string, err error)
+	// UpdateRegistry replaces the credential of registry r.ID with r.Credential.
+	UpdateRegistry(ctx context.Context, r Registry) error
+	// DeleteRegistry removes registry r.ID.
+	DeleteRegistry(ctx context.Context, r Registry) error
+	// APICalls is the number of HTTP requests sent so far (retries included).
+	APICalls() int64
+}
+
+// Errors a Falcon implementation wraps so a run can tell outcomes apart.
+var (
+	// ErrExists: a create was refused because the registry exists (409).
+	ErrExists = errors.New("registry already exists")
+	// ErrUncertain: a write failed in a way that does not say whether it
+	// took effect (5xx, timeout, connection lost). Never blindly repeated.
+	ErrUncertain = errors.New("outcome unknown")
+	// ErrCredentialRejected: Falcon could not assume the role with the
+	// external ID (the role does not trust the registry-assessment principal).
+	ErrCredentialRejected = errors.New("Falcon rejected the credential")
+	// ErrAccessDenied: 401/403; fatal for the run.
+	ErrAccessDenied = errors.New("access denied by the Falcon API")
+)
+
+// ScopesHint names the API scopes the Falcon API client needs.
+const ScopesHint = "the Falcon API client needs the scopes CSPM registration: Read, Falcon Container Image: Read and Write"

@@ -1,0 +1,49 @@
+package onboard
+
+import (
+	"fmt"
+	"io"
+)
+
+// WriteSummary prints the report for a person: counts first, then every
+// write, failure (with its hint) and skipped account.
+func (r Report) WriteSummary(w io.Writer) {
+	g := r.Registries
+	would, title := "", "run"
+	if r.DryRun {
+		would, title = "would be ", "dry run (nothing written)"
+	}
+	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls)
+	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped\n", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
+	fmt.Fprintf(w, "  registries: %d desired, %d listed in Falcon, %d unchanged, %d %screated, %d %supdated, %d %sdeleted, %d failed\n",
+		g.Desired, g.Existing, g.Unchanged, len(g.Created), would, len(g.Updated), would, len(g.Deleted), would, len(g.Failed))
+	if !r.Complete {
+		fmt.Fprintf(w, "  incomplete: %d planned writes not attempted; the next run continues\n", g.NotAttempted)
+	}
+	for _, s := range []struct {
+		verb string
+		refs []RegistryRef
+	}{{"created", g.Created}, {"updated", g.Updated}, {"deleted", g.Deleted}} {
+		if len(s.refs) > 0 {
+			fmt.Fprintf(w, "\n%s%s (%d)\n", would, s.verb, len(s.refs))
+		}
+		for _, x := range s.refs {
+			fmt.Fprintf(w, "  %s  %s\n", x.URL, x.RegistryID)
+		}
+	}
+	if len(g.Failed) > 0 {
+		fmt.Fprintf(w, "\nfailed (%d)\n", len(g.Failed))
+	}
+	for _, f := range g.Failed {
+		fmt.Fprintf(w, "  %s\n    error: %s\n", f.URL, f.Error)
+		if f.Hint != "" {
+			fmt.Fprintf(w, "    hint:  %s\n", f.Hint)
+		}
+	}
+	if len(r.Accounts.Skipped) > 0 {
+		fmt.Fprintf(w, "\nskipped accounts (%d)\n", len(r.Accounts.Skipped))
+	}
+	for _, s := range r.Accounts.Skipped {
+		fmt.Fprintf(w, "  %s  %s\n", s.AccountID, s.Reason)
+	}
+}
