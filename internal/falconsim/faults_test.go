@@ -1,11 +1,10 @@
 package falconsim
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
-
-	"context"
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"

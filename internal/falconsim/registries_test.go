@@ -115,8 +115,12 @@ func TestCreateRegistryValidation(t *testing.T) {
 		"wrong external id": {regPayload(ECRURL(good.ID, "us-east-1"), "a", good.RoleARN, "wrong"), "unable to assume role"},
 		"unknown role":      {regPayload(ECRURL(good.ID, "us-east-1"), "a", "arn:aws:iam::123456789012:role/Nope", good.ExternalID), "unable to assume role"},
 		"bad url":           {regPayload("https://example.com", "a", good.RoleARN, good.ExternalID), "invalid ECR registry url"},
-		"bad type":          {func() *models.RegistryassessmentExternalRegistryPayload { p := createParams(good, "us-east-1").Body; p.Type = ptr("dockerhub"); return p }(), "unsupported registry type"},
-		"missing role":      {regPayload(ECRURL(good.ID, "us-east-1"), "a", "", ""), "aws_iam_role is required"},
+		"bad type": {func() *models.RegistryassessmentExternalRegistryPayload {
+			p := createParams(good, "us-east-1").Body
+			p.Type = ptr("dockerhub")
+			return p
+		}(), "unsupported registry type"},
+		"missing role": {regPayload(ECRURL(good.ID, "us-east-1"), "a", "", ""), "aws_iam_role is required"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,8 +22,14 @@ import (
 )
 
 // StartTLS starts s on an httptest TLS server. Use srv.Client() (or its
-// Transport) to talk to it; close it with srv.Close().
-func StartTLS(s *Sim) *httptest.Server { return httptest.NewTLSServer(s) }
+// Transport) to talk to it; close it with srv.Close(). Connection-level
+// noise (handshakes cut by Close) is not logged.
+func StartTLS(s *Sim) *httptest.Server {
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	return srv
+}
 
 // ListenAndServeTLS serves s over HTTPS on addr (e.g. "127.0.0.1:8443" or
 // "127.0.0.1:0" for a free port) with a freshly generated self-signed ECDSA

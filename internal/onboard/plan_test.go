@@ -1,0 +1,201 @@
+package onboard
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func acct(id string, regions ...string) Account {
+	return Account{
+		ID: id, Type: "commercial", RoleARN: "arn:aws:iam::" + id + ":role/CSPM",
+		ExternalID: "ext-" + id, Regions: regions,
+	}
+}
+
+func existing(a Account, region, alias string) Registry {
+	return Registry{
+		ID: "id-" + a.ID + "-" + region, URL: RegistryURL(a.ID, region), AccountID: a.ID, Region: region,
+		Alias: alias, Credential: Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID},
+	}
+}
+
+func kinds(p Plan) map[ActionKind][]string {
+	m := map[ActionKind][]string{}
+	for _, a := range p.Actions {
+		m[a.Kind] = append(m[a.Kind], a.Registry.URL)
+	}
+	return m
+}
+
+func TestPlanCreatesMissingAndLeavesPresent(t *testing.T) {
+	a := acct("111111111111", "us-west-2", "us-east-1")
+	p := NewPlan([]Account{a}, []Registry{existing(a, "us-east-1", "someone-else")}, Scope{}, "ecr-onboard")
+
+	assert.Equal(t, 2, p.Desired)
+	assert.Equal(t, 1, p.Unchanged)
+	require.Len(t, p.Actions, 1)
+	got := p.Actions[0]
+	assert.Equal(t, Create, got.Kind)
+	assert.Equal(t, Registry{
+		URL: "https://111111111111.dkr.ecr.us-west-2.amazonaws.com", AccountID: a.ID, Region: "us-west-2",
+		Alias:      "ecr-onboard-111111111111-us-west-2",
+		Credential: Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID},
+	}, got.Registry)
+}
+
+func TestPlanMatchesNormalizedURLs(t *testing.T) {
+	a := acct("111111111111", "us-east-1")
+	for _, url := range []string{
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		"HTTPS://111111111111.DKR.ECR.US-EAST-1.AMAZONAWS.COM/",
+		"111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com//",
+	} {
+		r := existing(a, "us-east-1", "x")
+		r.URL = url
+		p := NewPlan([]Account{a}, []Registry{r}, Scope{}, "ecr-onboard")
+		assert.Empty(t, p.Actions, url)
+		assert.Equal(t, 1, p.Unchanged, url)
+	}
+}
+
+func TestPlanUpdatesDriftedCredential(t *testing.T) {
+	a := acct("111111111111", "us-east-1", "us-east-2", "us-west-1")
+	oldRole := existing(a, "us-east-1", "x")
+	oldRole.Credential.RoleARN = "arn:aws:iam::111111111111:role/Old"
+	oldExt := existing(a, "us-east-2", "x")
+	oldExt.Credential.ExternalID = "rotated"
+	unreadable := existing(a, "us-west-1", "x")
+	unreadable.Credential = Credential{} // API did not return details: no evidence of drift
+
+	p := NewPlan([]Account{a}, []Registry{oldRole, oldExt, unreadable}, Scope{}, "ecr-onboard")
+
+	assert.Equal(t, map[ActionKind][]string{Update: {oldRole.URL, oldExt.URL}}, kinds(p))
+	assert.Equal(t, oldRole.ID, p.Actions[0].Registry.ID)
+	assert.Equal(t, Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}, p.Actions[1].Registry.Credential)
+	assert.Equal(t, 1, p.Unchanged)
+}
+
+func TestChinaRegionsUseTheChinaDomain(t *testing.T) {
+	a := acct("111111111111", "cn-north-1")
+	a.RoleARN, a.Type = "arn:aws-cn:iam::111111111111:role/CSPM", "china"
+	p := NewPlan([]Account{a}, nil, Scope{}, "p")
+	require.Len(t, p.Actions, 1)
+	assert.Equal(t, "https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn", p.Actions[0].Registry.URL)
+}
+
+// Every CONTRACT §6 skip reason, plus the §1 "no active region" one.
+func TestSkipReasons(t *testing.T) {
+	ok := acct("100000000001", "us-east-1")
+	badARN := acct("100000000002", "us-east-1")
+	badARN.RoleARN = "arn:aws:iam::100000000002:user/not-a-role"
+	otherAccount := acct("100000000003", "us-east-1")
+	otherAccount.RoleARN = ok.RoleARN
+	emptyExt := acct("100000000004", "us-east-1")
+	emptyExt.ExternalID = ""
+	blankExt := acct("100000000005", "us-east-1")
+	blankExt.ExternalID = "   "
+	sharerA := acct("100000000006", "us-east-1")
+	sharerB := acct("100000000007", "us-east-1")
+	sharerA.ExternalID, sharerB.ExternalID = "same", "same"
+	noRegions := acct("100000000008")
+	noRole := acct("100000000009", "us-east-1")
+	noRole.RoleARN = ""
+	partition := acct("100000000010", "us-gov-west-1")
+	partition.RoleARN = "arn:aws-us-gov:iam::100000000010:role/CSPM" // but account_type commercial
+	badRegion := acct("100000000011", "us-east-1", "mars-1")
+	badID := acct("12345", "us-east-1")
+
+	p := NewPlan([]Account{ok, badARN, otherAccount, emptyExt, blankExt, sharerA, sharerB, noRegions, noRole, partition, badRegion, badID}, nil, Scope{}, "p")
+
+	reasons := map[string]string{}
+	for _, s := range p.Skipped {
+		reasons[s.AccountID] = s.Reason
+	}
+	assert.Contains(t, reasons[badARN.ID], "malformed")
+	assert.Contains(t, reasons[otherAccount.ID], "belongs to account 100000000001")
+	assert.Contains(t, reasons[emptyExt.ID], "no external ID")
+	assert.Contains(t, reasons[blankExt.ID], "no external ID")
+	assert.Contains(t, reasons[sharerA.ID], "shared")
+	assert.Contains(t, reasons[sharerB.ID], "shared")
+	assert.Contains(t, reasons[noRegions.ID], "no active region")
+	assert.Contains(t, reasons[noRole.ID], "no IAM role ARN")
+	assert.Contains(t, reasons[partition.ID], "partition")
+	assert.Contains(t, reasons[badRegion.ID], "mars-1")
+	assert.Contains(t, reasons["12345"], "12-digit")
+	assert.Len(t, reasons, 11)
+	assert.Equal(t, []Account{ok}, p.Eligible)
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(ok.ID, "us-east-1")}}, kinds(p))
+}
+
+func TestSharedExternalIDIsCheckedAcrossAllOfCSPM(t *testing.T) {
+	inScope, outOfScope := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
+	outOfScope.ExternalID = inScope.ExternalID
+	p := NewPlan([]Account{inScope, outOfScope}, nil, Scope{AccountIDs: []string{inScope.ID}}, "p")
+	assert.Empty(t, p.Actions)
+	assert.Equal(t, []Skip{{AccountID: inScope.ID, Reason: "external ID is shared with 1 other CSPM account(s); every sharer is skipped"}}, p.Skipped)
+}
+
+func TestNoActiveRegionsFallsBackToREGIONS(t *testing.T) {
+	a := acct("100000000001")
+	p := NewPlan([]Account{a}, nil, Scope{Regions: []string{"eu-west-1", "us-gov-west-1"}}, "p")
+	// us-gov-west-1 is not in the role's partition.
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1")}}, kinds(p))
+}
+
+func TestScope(t *testing.T) {
+	a, b, c := acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
+	scope := Scope{AccountIDs: []string{a.ID, b.ID}, ExcludeAccountIDs: []string{b.ID}, Regions: []string{"eu-west-1"}}
+	p := NewPlan([]Account{a, b, c}, nil, scope, "p")
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1")}}, kinds(p))
+	assert.Empty(t, p.Skipped, "out-of-scope accounts are not reported as skipped")
+	assert.Equal(t, 3, p.Discovered)
+}
+
+func TestNarrowNeverWidens(t *testing.T) {
+	base := Scope{AccountIDs: []string{"100000000001"}, ExcludeAccountIDs: []string{"100000000009"}, Regions: []string{"us-east-1"}}
+	n := base.Narrow([]string{"100000000002", "100000000009"}, []string{"eu-west-1"})
+	assert.False(t, n.hasAccount("100000000002"), "an account outside ACCOUNT_IDS cannot be added")
+	assert.False(t, n.hasAccount("100000000009"), "an excluded account cannot be added")
+	assert.False(t, n.hasAccount("100000000001"), "narrowed to an account not requested")
+	p := NewPlan([]Account{acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "eu-west-1")}, nil, n, "p")
+	assert.Empty(t, p.Actions)
+
+	open := Scope{}.Narrow([]string{"100000000002"}, nil)
+	assert.True(t, open.hasAccount("100000000002"))
+	assert.False(t, open.hasAccount("100000000001"))
+}
+
+func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
+	a := acct("100000000001", "us-east-1", "eu-west-1")
+	owned := existing(a, "us-east-1", AliasFor("ecr-onboard", a.ID, "us-east-1"))
+	manual := existing(a, "eu-west-1", "team-registry")
+	wrongRegionAlias := existing(a, "eu-west-1", AliasFor("ecr-onboard", a.ID, "us-east-1"))
+	gone := acct("100000000002", "us-east-1")
+	ownedButGone := existing(gone, "us-east-1", AliasFor("ecr-onboard", gone.ID, "us-east-1"))
+	notECR := Registry{ID: "x", URL: "https://registry.example.com", Alias: "ecr-onboard--"}
+
+	p := NewDisconnectPlan([]Account{a}, []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}, Scope{}, "ecr-onboard")
+	assert.Equal(t, map[ActionKind][]string{Delete: {owned.URL}}, kinds(p))
+	assert.Equal(t, owned.ID, p.Actions[0].Registry.ID)
+}
+
+func TestParseECRURL(t *testing.T) {
+	for url, want := range map[string][2]string{
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com":      {"111111111111", "us-east-1"},
+		"111111111111.DKR.ECR.eu-west-1.amazonaws.com/":             {"111111111111", "eu-west-1"},
+		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn":  {"111111111111", "cn-north-1"},
+		"https://111111111111.dkr.ecr.us-gov-west-1.amazonaws.com":  {"111111111111", "us-gov-west-1"},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com.cn":   {},
+		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com":     {},
+		"https://11111111111.dkr.ecr.us-east-1.amazonaws.com":       {},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com/v2/x": {},
+		"https://index.docker.io":                                   {},
+	} {
+		acc, region, ok := ParseECRURL(url)
+		assert.Equal(t, want != [2]string{}, ok, url)
+		assert.Equal(t, want, [2]string{acc, region}, url)
+	}
+}
