@@ -50,6 +50,7 @@ case "$role" in
   arn:*)
     IFS=: read -r _ partition _ _ role_account _ <<<"$role"
     [[ "$role" =~ ^arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/.+$ ]] || die "malformed role ARN: $role"
+    [ "$partition" != "aws-cn" ] || die "no registry-assessment principal is documented for the China partition"
     [ "$partition" = "aws-us-gov" ] && govcloud=1
     caller_account="$(aws sts get-caller-identity --query Account --output text)"
     [ "$caller_account" = "$role_account" ] ||

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	level := cfg.LogLevel
 	if getenv("LOG_LEVEL") == "" {
-		level = slog.LevelWarn // a terminal wants the summary, not every line
+		level = slog.LevelError // the summary or report says it all; LOG_LEVEL asks for more
 	}
 	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: app.NewLogger(stderr, level)})
 	if err != nil {

@@ -58,7 +58,8 @@ type Failure struct {
 }
 
 // ExitCode is the CLI's exit status for a finished run: 0 when every desired
-// registry is in place, 3 when some failed or were left for later.
+// registry is in place (or, in a dry run, the plan was made), 3 when some
+// failed or were left for later.
 func (r Report) ExitCode() int {
 	if len(r.Registries.Failed) > 0 || !r.Complete {
 		return 3

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+func runCLI(args []string, env map[string]string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageAndConfigurationErrorsExit2(t *testing.T) {
+	creds := map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "secret"}
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"unknown flag":        {[]string{"--external-id", "x"}, creds, "flag provided but not defined"},
+		"bad --account":       {[]string{"--account", "123"}, creds, "--account"},
+		"bad --region":        {[]string{"--region", "moon-1"}, creds, "--region"},
+		"stray argument":      {[]string{"now"}, creds, "unexpected argument"},
+		"no credentials":      {nil, nil, "FALCON_SECRET_ARN"},
+		"bad MAX_CONCURRENCY": {nil, map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s", "MAX_CONCURRENCY": "0"}, "MAX_CONCURRENCY"},
+		"bad FALCON_BASE_URL": {nil, map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s", "FALCON_BASE_URL": "http://x"}, "FALCON_BASE_URL"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(tc.args, tc.env)
+			assert.Equal(t, exitUsage, code)
+			assert.Empty(t, stdout)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, stdout, _ := runCLI([]string{"demo"}, nil)
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "created (7)")
+	assert.Contains(t, stdout, "failed (2)")
+	assert.Contains(t, stdout, "hint:")
+	assert.Contains(t, stdout, "skipped accounts (3)")
+	assert.Contains(t, stdout, "0 created", "the second run creates nothing")
+}
+
+// The built binary, as a user runs it, against the simulator served over
+// HTTPS and trusted through SSL_CERT_FILE.
+func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ecr-onboard")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	falconsim.DemoFixtures(sim)
+	cert := filepath.Join(dir, "sim.pem")
+	url, err := falconsim.ListenAndServeTLS(ctx, "127.0.0.1:0", sim, cert)
+	require.NoError(t, err)
+
+	cli := func(args ...string) (int, onboard.Report, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{
+			"FALCON_BASE_URL=" + url, "SSL_CERT_FILE=" + cert,
+			"FALCON_CLIENT_ID=" + demo.ClientID, "FALCON_CLIENT_SECRET=" + demo.ClientSecret,
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		var report onboard.Report
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &report), "stdout must be the JSON report only: %s", stdout.String())
+		return code, report, stderr.String()
+	}
+
+	code, report, stderr := cli("--json", "--dry-run")
+	assert.Equal(t, exitOK, code, "a dry run that could plan succeeds")
+	assert.True(t, report.DryRun)
+	assert.Len(t, report.Registries.Created, 9)
+	assert.Zero(t, sim.Stats().Writes())
+	assert.Empty(t, stderr)
+
+	code, report, _ = cli("--json")
+	assert.Equal(t, exitFailed, code, "the broken-trust account fails")
+	assert.Equal(t, onboard.TriggerCLI, report.Trigger)
+	assert.Len(t, report.Registries.Created, 7)
+	assert.Len(t, report.Registries.Failed, 2)
+
+	code, report, _ = cli("--json", "--account", "222222222222", "--region", "us-east-1")
+	assert.Equal(t, exitOK, code, "narrowed to a healthy, onboarded account")
+	assert.Equal(t, 1, report.Registries.Desired)
+	assert.Equal(t, 1, report.Registries.Unchanged)
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+func load(env map[string]string) (Config, error) {
+	return Load(func(k string) string { return env[k] })
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "autodiscover", c.Cloud)
+	assert.Equal(t, "ecr-onboard", c.AliasPrefix)
+	assert.Equal(t, 8, c.MaxConcurrency)
+	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
+	assert.Equal(t, onboard.Scope{}, c.Scope)
+	assert.Error(t, c.RequireCredentials(), "no credentials configured")
+}
+
+func TestFullConfiguration(t *testing.T) {
+	c, err := load(map[string]string{
+		"FALCON_SECRET_ARN":    "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf",
+		"FALCON_CLOUD":         "EU-1",
+		"FALCON_BASE_URL":      "https://127.0.0.1:8443/",
+		"FALCON_MEMBER_CID":    "0123456789abcdef0123456789ABCDEF-1a",
+		"REGIONS":              " us-east-1, EU-WEST-1 ",
+		"ACCOUNT_IDS":          "111111111111,222222222222",
+		"EXCLUDE_ACCOUNT_IDS":  "222222222222",
+		"DRY_RUN":              "true",
+		"ALIAS_PREFIX":         "sec_ecr",
+		"MAX_CONCURRENCY":      "16",
+		"DISCONNECT_ON_DELETE": "1",
+		"VERIFY_TRUST":         "TRUE",
+		"PRUNE":                "false",
+		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
+		"LOG_LEVEL":            "debug",
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "eu-1", c.Cloud)
+	assert.Equal(t, "https://127.0.0.1:8443", c.BaseURL)
+	assert.Equal(t, onboard.Scope{
+		AccountIDs: []string{"111111111111", "222222222222"}, ExcludeAccountIDs: []string{"222222222222"},
+		Regions: []string{"us-east-1", "eu-west-1"},
+	}, c.Scope)
+	assert.True(t, c.DryRun && c.DisconnectOnDelete && c.VerifyTrust)
+	assert.False(t, c.Prune)
+	assert.Equal(t, 16, c.MaxConcurrency)
+	assert.Equal(t, slog.LevelDebug, c.LogLevel)
+	assert.NoError(t, c.RequireCredentials())
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"FALCON_SECRET_ARN", "my-secret"},
+		{"FALCON_CLOUD", "us-9"},
+		{"FALCON_BASE_URL", "http://127.0.0.1:8443"},
+		{"FALCON_BASE_URL", "https://"},
+		{"FALCON_BASE_URL", "https://host/path"},
+		{"FALCON_MEMBER_CID", "not-a-cid"},
+		{"REGIONS", "us-east-1,narnia"},
+		{"ACCOUNT_IDS", "12345"},
+		{"EXCLUDE_ACCOUNT_IDS", "1111111111111"},
+		{"DRY_RUN", "yes please"},
+		{"ALIAS_PREFIX", "bad prefix!"},
+		{"MAX_CONCURRENCY", "0"},
+		{"MAX_CONCURRENCY", "-3"},
+		{"MAX_CONCURRENCY", "lots"},
+		{"MAX_CONCURRENCY", "65"},
+		{"DISCONNECT_ON_DELETE", "maybe"},
+		{"VERIFY_TRUST", "2"},
+		{"PRUNE", "y"},
+		{"SNS_TOPIC_ARN", "topic"},
+		{"LOG_LEVEL", "verbose"},
+		{"LOG_LEVEL", "info+2"},
+	} {
+		t.Run(fmt.Sprintf("%s=%s", tc.name, tc.value), func(t *testing.T) {
+			_, err := load(map[string]string{tc.name: tc.value})
+			var cerr *Error
+			require.True(t, errors.As(err, &cerr), "got %v", err)
+			assert.Equal(t, tc.name, cerr.Var)
+			assert.Contains(t, err.Error(), tc.name)
+		})
+	}
+}
+
+func TestClientIDAndSecretGoTogether(t *testing.T) {
+	_, err := load(map[string]string{"FALCON_CLIENT_ID": "id"})
+	assert.ErrorContains(t, err, "FALCON_CLIENT_SECRET")
+	c, err := load(map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s3cr3t"})
+	require.NoError(t, err)
+	assert.NoError(t, c.RequireCredentials())
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c, err := load(map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s3cr3t"})
+	require.NoError(t, err)
+	assert.NotContains(t, fmt.Sprintf("%v %+v %s", c, c, c.ClientSecret), "s3cr3t")
+	assert.Equal(t, "s3cr3t", c.ClientSecret.Reveal())
+}
