@@ -18,9 +18,23 @@ cli:
 lambda:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o $(BIN)/lambda-$(LAMBDA_ARCH)/bootstrap ./cmd/lambda
 
-test: ## unit, integration and short fuzz runs
+# Fuzz targets as package:Name; `make test` runs each briefly, `make fuzz` longer.
+FUZZ_TARGETS := ./internal/onboard:FuzzURL ./internal/onboard:FuzzPlan ./internal/config:FuzzLoad
+FUZZTIME ?= 60s
+
+test: ## vet, every test with the race detector, and short fuzz runs
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+fuzz: ## each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+bench: ## benchmarks against the simulator (see README, Performance)
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -52,7 +53,7 @@ func (e *Error) Error() string { return e.Var + ": " + e.Problem }
 
 var (
 	secretARNPattern   = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
-	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$`)
+	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
 	snsARNPattern      = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
 	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
 )
@@ -61,6 +62,7 @@ var (
 const MaxConcurrencyLimit = 64
 
 // Load reads the configuration through getenv (os.Getenv in production).
+// The error lists every invalid variable.
 func Load(getenv func(string) string) (Config, error) {
 	env := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	c := Config{
@@ -79,10 +81,10 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.AliasPrefix == "" {
 		c.AliasPrefix = "ecr-onboard"
 	}
-	var err error
+	var errs []error // every problem at once, not one per deploy
 	check := func(e error) {
-		if err == nil {
-			err = e
+		if e != nil {
+			errs = append(errs, e)
 		}
 	}
 	if c.SecretARN != "" && !secretARNPattern.MatchString(c.SecretARN) {
@@ -103,7 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 		check(&Error{"FALCON_MEMBER_CID", "not a Falcon CID (32 hex digits, optional -XX checksum)"})
 	}
 	if !aliasPrefixPattern.MatchString(c.AliasPrefix) {
-		check(&Error{"ALIAS_PREFIX", "1-40 characters: letters, digits, '-' or '_', starting with a letter or digit"})
+		check(&Error{"ALIAS_PREFIX", "1-40 characters: letters, digits, '.', '-' or '_', starting with a letter or digit"})
 	}
 	if c.SNSTopicARN != "" && !snsARNPattern.MatchString(c.SNSTopicARN) {
 		check(&Error{"SNS_TOPIC_ARN", "not an SNS topic ARN"})
@@ -127,7 +129,7 @@ func Load(getenv func(string) string) (Config, error) {
 	check(e)
 	c.LogLevel, e = logLevel(env("LOG_LEVEL"))
 	check(e)
-	return c, err
+	return c, errors.Join(errs...)
 }
 
 // RequireCredentials checks that Falcon credentials are configured (the demo

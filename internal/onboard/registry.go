@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Credential is what Container Security assumes to pull from a registry.
@@ -41,7 +42,7 @@ func NormalizeURL(raw string) string {
 	u := strings.ToLower(strings.TrimSpace(raw))
 	u = strings.TrimPrefix(u, "https://")
 	u = strings.TrimPrefix(u, "http://")
-	u = strings.TrimRight(u, "/")
+	u = strings.TrimRightFunc(u, func(r rune) bool { return r == '/' || unicode.IsSpace(r) })
 	return "https://" + u
 }
 

@@ -1,0 +1,64 @@
+package falcon_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+// allRegions are 17 commercial regions (CSPM's usual active set).
+var allRegions = []string{
+	"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
+	"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1",
+	"ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2",
+}
+
+// paginationMinimum is the fewest requests a complete read can take:
+// a token, ceil(n/500) query pages and ceil(n/100) entity batches per kind.
+func paginationMinimum(accounts, registries int) int {
+	pages := func(n, size int) int { return (n + size - 1) / size }
+	return 1 + pages(accounts, 500) + pages(accounts, 100) + pages(registries, 500) + pages(registries, 100)
+}
+
+// onboardedSim is a tenant where every registry of n accounts x 17 regions
+// already exists.
+func onboardedSim(n int, latency time.Duration) *falconsim.Sim {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret, Latency: latency})
+	accounts := falconsim.GenerateAccounts(n, allRegions)
+	sim.AddAccounts(accounts...)
+	for _, a := range accounts {
+		for _, r := range a.Regions {
+			sim.AddRegistry(falconsim.Registry{URL: falconsim.ECRURL(a.ID, r), Alias: onboard.AliasFor("ecr-onboard", a.ID, r), RoleARN: a.RoleARN, ExternalID: a.ExternalID})
+		}
+	}
+	return sim
+}
+
+// BenchmarkNoOpRun is the steady state: 1,000 accounts x 17 regions all
+// onboarded, 20 ms per request. Reports API calls against the minimum.
+func BenchmarkNoOpRun(b *testing.B) {
+	sim := onboardedSim(1000, 20*time.Millisecond)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	min := paginationMinimum(1000, 17000)
+	b.ResetTimer()
+	for range b.N {
+		runner, err := demo.NewRunner(context.Background(), srv.URL, srv.Client(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		report, err := runner.Run(context.Background(), onboard.Request{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if report.Registries.Unchanged != 17000 || report.Changed() {
+			b.Fatalf("not a no-op: %+v", report.Registries)
+		}
+		b.ReportMetric(float64(report.APICalls), "api-calls/op")
+		b.ReportMetric(float64(min), "min-calls")
+	}
+}
