@@ -1,6 +1,7 @@
 // Package app assembles a run from the environment: configuration ->
-// credentials -> Falcon adapter -> onboard.Runner. The Lambda and the CLI
-// share it, so both behave the same for the same variables.
+// credentials -> Falcon adapter -> onboard.Runner, plus the optional AWS
+// parts (caller identity, VERIFY_TRUST probe, SNS summaries). The Lambda and
+// the CLI share it, so both behave the same for the same variables.
 package app
 
 import (
@@ -11,32 +12,106 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/credentials"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
-// Deps are the outside parts; zero values mean the real ones.
+// Deps are the outside parts; zero values mean the real ones, built from
+// the AWS default configuration only when something needs AWS.
 type Deps struct {
-	HTTPClient     *http.Client               // for the Falcon API (TLS roots, proxy)
-	SecretsManager credentials.SecretsManager // built from the AWS default config when needed
-	Logger         *slog.Logger
+	HTTPClient *http.Client // for the Falcon API (TLS roots, proxy)
+	Logger     *slog.Logger
+	// LookupIdentity asks STS for the home account and partition (the
+	// Lambda does; the CLI only with VERIFY_TRUST, to stay offline-friendly).
+	LookupIdentity bool
+	AWS            *aws.Config
+	SecretsManager credentials.SecretsManager
+	STS            awsapi.STS
+	SNS            awsapi.SNS
+}
+
+// awsConfig loads the AWS default configuration once, on first need.
+func (d *Deps) awsConfig(ctx context.Context) (aws.Config, error) {
+	if d.AWS == nil {
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+		}
+		d.AWS = &cfg
+	}
+	return *d.AWS, nil
 }
 
 // NewRunner builds a Runner for cfg. It fetches the Falcon credentials (once:
 // call it once per process) and resolves the Falcon cloud.
 func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runner, error) {
+	fc, err := newFalcon(ctx, cfg, &deps)
+	if err != nil {
+		return nil, err
+	}
+	rn := &onboard.Runner{
+		Falcon:         fc,
+		Scope:          cfg.Scope,
+		AliasPrefix:    cfg.AliasPrefix,
+		DryRun:         cfg.DryRun,
+		MaxConcurrency: cfg.MaxConcurrency,
+		WriteMargin:    10 * time.Second,
+		Prune:          cfg.Prune,
+		Logger:         deps.Logger,
+	}
+	if cfg.VerifyTrust || deps.LookupIdentity {
+		if deps.STS == nil {
+			awsCfg, err := deps.awsConfig(ctx)
+			if err != nil {
+				return nil, err
+			}
+			deps.STS = sts.NewFromConfig(awsCfg)
+		}
+		if cfg.VerifyTrust {
+			rn.Verifier = awsapi.TrustProbe{STS: deps.STS}
+		}
+		if id, err := awsapi.CallerIdentity(ctx, deps.STS); err != nil {
+			logger(deps).Warn("home account unknown", "error", err.Error())
+		} else {
+			rn.HomeAccount, rn.Partition = id.Account, id.Partition
+		}
+	}
+	if cfg.SNSTopicARN != "" {
+		if deps.SNS == nil {
+			awsCfg, err := deps.awsConfig(ctx)
+			if err != nil {
+				return nil, err
+			}
+			deps.SNS = sns.NewFromConfig(awsCfg)
+		}
+		rn.Notifier = awsapi.Notifier{SNS: deps.SNS, TopicARN: cfg.SNSTopicARN}
+	}
+	return rn, nil
+}
+
+// NewFalcon returns the Falcon API client cfg describes, with credentials
+// from Secrets Manager or the environment.
+func NewFalcon(ctx context.Context, cfg config.Config, deps Deps) (*falcon.Client, error) {
+	return newFalcon(ctx, cfg, &deps)
+}
+
+func newFalcon(ctx context.Context, cfg config.Config, deps *Deps) (*falcon.Client, error) {
 	if err := cfg.RequireCredentials(); err != nil {
 		return nil, err
 	}
 	if cfg.SecretARN != "" && deps.SecretsManager == nil {
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		awsCfg, err := deps.awsConfig(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("loading AWS configuration: %w", err)
+			return nil, err
 		}
 		deps.SecretsManager = secretsmanager.NewFromConfig(awsCfg)
 	}
@@ -44,7 +119,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 	if err != nil {
 		return nil, err
 	}
-	fc, err := falcon.New(ctx, falcon.Config{
+	return falcon.New(ctx, falcon.Config{
 		ClientID:     creds.ClientID,
 		ClientSecret: creds.ClientSecret.Reveal(),
 		MemberCID:    cfg.MemberCID,
@@ -53,18 +128,13 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		HTTPClient:   deps.HTTPClient,
 		Concurrency:  cfg.MaxConcurrency,
 	})
-	if err != nil {
-		return nil, err
+}
+
+func logger(d Deps) *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
 	}
-	return &onboard.Runner{
-		Falcon:         fc,
-		Scope:          cfg.Scope,
-		AliasPrefix:    cfg.AliasPrefix,
-		DryRun:         cfg.DryRun,
-		MaxConcurrency: cfg.MaxConcurrency,
-		WriteMargin:    10 * time.Second,
-		Logger:         deps.Logger,
-	}, nil
+	return slog.Default()
 }
 
 // NewLogger is the JSON logger every part logs through.

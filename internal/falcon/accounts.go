@@ -77,7 +77,7 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 			OrganizationID: r.OrganizationID, Regions: r.ActiveRegions,
 		}
 		if m := r.ResourceMetadata; m != nil {
-			a.RoleARN, a.ExternalID = m.IamRoleArn, m.ExternalID
+			a.RoleARN, a.ExternalID, a.CSPMPrincipal = m.IamRoleArn, m.ExternalID, m.IntermediateRoleArn
 		}
 		found[a.ID] = true
 		out = append(out, a)

@@ -17,6 +17,11 @@ type Account struct {
 	RoleARN        string
 	ExternalID     string
 	Regions        []string // CSPM active_regions
+	// CSPMPrincipal is CrowdStrike's role that CSPM assumes RoleARN from
+	// (resource_metadata.intermediate_role_arn), when CSPM says.
+	CSPMPrincipal string
+
+	refused string // set by a run's checks beyond CSPM data (VERIFY_TRUST)
 }
 
 // Skip is an account left out of a run, and why.
@@ -77,6 +82,9 @@ func accountTypePartition(accountType string) (string, bool) {
 // These are the confused-deputy rules: the credential must belong to the
 // account it is used for. Uniqueness across accounts is checked by eligible.
 func (a Account) check() string {
+	if a.refused != "" {
+		return a.refused
+	}
 	if !ValidAccountID(a.ID) {
 		return fmt.Sprintf("account_id %q is not a 12-digit AWS account ID", a.ID)
 	}

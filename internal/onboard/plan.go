@@ -138,6 +138,34 @@ func NewDisconnectPlan(accounts []Account, existing []Registry, scope Scope, ali
 	return p
 }
 
+// Prunes are the deletions PRUNE asks for: registries this tool owns, in
+// scope, whose account CSPM no longer lists, or whose region is no longer
+// among the account's CSPM active regions. An account with no active region
+// at all is left alone (that is CSPM saying nothing, not "none"), and so is
+// everything when CSPM lists no account (an empty answer is more likely an
+// outage or a lost API scope than an empty organisation).
+func Prunes(accounts []Account, existing []Registry, scope Scope, aliasPrefix string) []Action {
+	if len(accounts) == 0 {
+		return nil
+	}
+	active := map[string][]string{}
+	for _, a := range accounts {
+		active[a.ID] = append(active[a.ID], a.Regions...)
+	}
+	var out []Action
+	for _, r := range existing {
+		if !r.Owned(aliasPrefix) || !scope.hasAccount(r.AccountID) ||
+			(len(scope.Regions) > 0 && !slices.Contains(scope.Regions, r.Region)) {
+			continue
+		}
+		regions, known := active[r.AccountID]
+		if !known || (len(regions) > 0 && !slices.Contains(regions, r.Region)) {
+			out = append(out, Action{Kind: Delete, Registry: r})
+		}
+	}
+	return out
+}
+
 // indexByURL maps normalized URL to the existing registration; when a URL is
 // registered twice, the one this tool owns wins.
 func indexByURL(existing []Registry, aliasPrefix string) map[string]Registry {

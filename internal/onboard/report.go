@@ -19,6 +19,9 @@ type Report struct {
 	Accounts   AccountsReport   `json:"accounts"`
 	Registries RegistriesReport `json:"registries"`
 	APICalls   int64            `json:"api_calls"`
+	// Where the tool ran, when known (AWS account and partition).
+	HomeAccount string `json:"home_account,omitempty"`
+	Partition   string `json:"partition,omitempty"`
 }
 
 // AccountsReport counts accounts; Skipped lists refused ones with reasons.

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -40,8 +42,30 @@ type Runner struct {
 	// WriteMargin: no write starts later than this before the context's
 	// deadline, so a run ends with a report instead of being killed mid-write.
 	WriteMargin time.Duration
-	Logger      *slog.Logger
-	Progress    func(Progress)
+	// Prune adds deletions of owned registries whose account left CSPM or
+	// whose region is no longer active (see Prunes).
+	Prune bool
+	// Verifier, when set, is asked before an account's registrations are
+	// created whether its role can be assumed without an external ID.
+	Verifier TrustVerifier
+	// Notifier, when set, hears of runs that changed or failed something.
+	Notifier Notifier
+	// HomeAccount and Partition say where the tool runs (for the report).
+	HomeAccount, Partition string
+	Logger                 *slog.Logger
+	Progress               func(Progress)
+}
+
+// TrustVerifier checks a role's trust policy from the outside.
+type TrustVerifier interface {
+	// AssumableWithoutExternalID tries sts:AssumeRole on roleARN with no
+	// external ID; true means the trust policy lacks the condition.
+	AssumableWithoutExternalID(ctx context.Context, roleARN string) (bool, error)
+}
+
+// Notifier publishes a run summary.
+type Notifier interface {
+	Notify(ctx context.Context, r Report, runErr error) error
 }
 
 // Request is one invocation: its trigger and how it narrows the Runner's
@@ -61,15 +85,25 @@ type Request struct {
 // (configuration, access, listing failed: then nothing was written) or was
 // stopped by a fatal error; the report says what was done either way.
 func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
+	report, err := rn.run(ctx, req)
+	if rn.Notifier != nil && !report.DryRun && (err != nil || report.Changed() || len(report.Registries.Failed) > 0) {
+		if nerr := rn.Notifier.Notify(ctx, report, err); nerr != nil {
+			rn.logger().Warn("run summary not published", "run_id", report.RunID, "error", nerr.Error())
+		}
+	}
+	return report, err
+}
+
+func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	start := time.Now()
-	log := rn.logger()
 	if req.RunID == "" {
 		req.RunID = NewRunID()
 	}
-	log = log.With("run_id", req.RunID)
+	log := rn.logger().With("run_id", req.RunID)
 	calls0 := rn.Falcon.APICalls()
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun = req.RunID, req.Trigger, rn.DryRun || req.DryRun
+		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()
 		r.APICalls = rn.Falcon.APICalls() - calls0
@@ -89,12 +123,7 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 		return finish(Report{}), fmt.Errorf("listing Container Security registries: %w", err)
 	}
 
-	var plan Plan
-	if req.Disconnect {
-		plan = NewDisconnectPlan(accounts, existing, scope, rn.AliasPrefix)
-	} else {
-		plan = NewPlan(accounts, existing, scope, rn.AliasPrefix)
-	}
+	plan := rn.plan(ctx, log, req, accounts, existing, scope)
 	rn.progress(Progress{Stage: StagePlan, Total: len(plan.Actions)})
 	log.Info("planned", "accounts", plan.Discovered, "eligible", len(plan.Eligible), "skipped", len(plan.Skipped),
 		"desired", plan.Desired, "existing", plan.Existing, "create", plan.Writes(Create),
@@ -128,6 +157,68 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
 	return finish(report), nil
+}
+
+// plan computes the run's plan: disconnect, or reconcile (+ prunes), with
+// accounts whose role fails the trust check refused.
+func (rn *Runner) plan(ctx context.Context, log *slog.Logger, req Request, accounts []Account, existing []Registry, scope Scope) Plan {
+	if req.Disconnect {
+		return NewDisconnectPlan(accounts, existing, scope, rn.AliasPrefix)
+	}
+	plan := NewPlan(accounts, existing, scope, rn.AliasPrefix)
+	if rn.Verifier != nil {
+		if refused := rn.verifyTrust(ctx, log, plan); len(refused) > 0 {
+			accounts = slices.Clone(accounts)
+			for i, a := range accounts {
+				accounts[i].refused = refused[a.ID]
+			}
+			plan = NewPlan(accounts, existing, scope, rn.AliasPrefix)
+		}
+	}
+	if rn.Prune {
+		plan.Actions = append(plan.Actions, Prunes(accounts, existing, scope, rn.AliasPrefix)...)
+	}
+	return plan
+}
+
+// verifyTrust probes the role of every account the plan would register
+// something for, and returns the accounts to refuse, with reasons.
+func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan) map[string]string {
+	roles := map[string]string{} // account -> role, for accounts with creates
+	for _, a := range plan.Actions {
+		if a.Kind == Create {
+			roles[a.Registry.AccountID] = a.Registry.Credential.RoleARN
+		}
+	}
+	var (
+		mu      sync.Mutex
+		refused = map[string]string{}
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, max(rn.MaxConcurrency, 1))
+	)
+	for id, role := range roles {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			open, err := rn.Verifier.AssumableWithoutExternalID(ctx, role)
+			reason := ""
+			switch {
+			case err != nil:
+				reason = "VERIFY_TRUST could not check the role's trust policy: " + err.Error()
+			case open:
+				reason = "role " + role + " can be assumed WITHOUT an external ID: add the sts:ExternalId condition to its trust policy before onboarding"
+				log.Error("open trust policy", "account_id", id, "role_arn", role)
+			default:
+				return
+			}
+			mu.Lock()
+			refused[id] = reason
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return refused
 }
 
 // add records one action's outcome; an action never attempted leaves the

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +27,7 @@ type fakeFalcon struct {
 	calls      atomic.Int64
 	inFlight   atomic.Int64
 	maxFlight  atomic.Int64
+	deletes    atomic.Int64
 }
 
 func (f *fakeFalcon) Accounts(context.Context) ([]Account, error) {
@@ -59,8 +62,17 @@ func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, er
 }
 
 func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
-func (f *fakeFalcon) DeleteRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
-func (f *fakeFalcon) APICalls() int64                                { return f.calls.Load() }
+func (f *fakeFalcon) DeleteRegistry(context.Context, Registry) error {
+	f.calls.Add(1)
+	f.deletes.Add(1)
+	return nil
+}
+func (f *fakeFalcon) APICalls() int64 { return f.calls.Load() }
+
+func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 func manyAccounts(n int, regions ...string) []Account {
 	var out []Account

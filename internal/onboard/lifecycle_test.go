@@ -1,0 +1,123 @@
+package onboard
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) {
+	const prefix = "ecr-onboard"
+	stay := acct("100000000001", "us-east-1")
+	noRegions := acct("100000000003")
+	gone := acct("100000000002", "us-east-1")
+	owned := func(a Account, region string) Registry { return existing(a, region, AliasFor(prefix, a.ID, region)) }
+
+	keepActive := owned(stay, "us-east-1")
+	inactiveRegion := owned(stay, "eu-west-1")
+	goneAccount := owned(gone, "us-east-1")
+	unowned := existing(gone, "eu-west-1", "team-registry")
+	silentCSPM := owned(noRegions, "us-east-1")
+	all := []Registry{keepActive, inactiveRegion, goneAccount, unowned, silentCSPM}
+
+	got := Prunes([]Account{stay, noRegions}, all, Scope{}, prefix)
+	assert.Equal(t, []Action{{Kind: Delete, Registry: inactiveRegion}, {Kind: Delete, Registry: goneAccount}}, got)
+
+	assert.Empty(t, Prunes(nil, all, Scope{}, prefix), "CSPM answering no account prunes nothing")
+	assert.Equal(t, []Action{{Kind: Delete, Registry: goneAccount}},
+		Prunes([]Account{stay, noRegions}, all, Scope{ExcludeAccountIDs: []string{stay.ID}}, prefix), "scope applies")
+	assert.Equal(t, []Action{{Kind: Delete, Registry: goneAccount}},
+		Prunes([]Account{stay, noRegions}, all, Scope{Regions: []string{"us-east-1"}}, prefix), "a region outside REGIONS is not pruned")
+}
+
+func TestPruneRunDeletesAndDryRunListsThem(t *testing.T) {
+	stay, gone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
+	f := &fakeFalcon{accounts: []Account{stay}, registries: []Registry{
+		existing(stay, "us-east-1", AliasFor("p", stay.ID, "us-east-1")),
+		existing(gone, "us-east-1", AliasFor("p", gone.ID, "us-east-1")),
+		existing(gone, "us-west-2", "manual"),
+	}}
+	rn := &Runner{Falcon: f, AliasPrefix: "p", Prune: true}
+	dry, err := rn.Run(context.Background(), Request{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, []RegistryRef{{URL: RegistryURL(gone.ID, "us-east-1"), AccountID: gone.ID, Region: "us-east-1", RegistryID: "id-100000000002-us-east-1"}}, dry.Registries.Deleted)
+	assert.Zero(t, f.deletes.Load())
+
+	report, err := rn.Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Len(t, report.Registries.Deleted, 1)
+	assert.EqualValues(t, 1, f.deletes.Load())
+
+	rn.Prune = false
+	report, err = rn.Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Empty(t, report.Registries.Deleted, "no pruning unless asked")
+}
+
+type fakeVerifier struct {
+	open  map[string]bool
+	err   error
+	mu    sync.Mutex
+	asked []string
+}
+
+func (v *fakeVerifier) AssumableWithoutExternalID(_ context.Context, role string) (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.asked = append(v.asked, role)
+	return v.open[role], v.err
+}
+
+func TestVerifyTrustRefusesOpenRolesBeforeTheirFirstRegistration(t *testing.T) {
+	healthy, open, onboarded := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
+	f := &fakeFalcon{accounts: []Account{healthy, open, onboarded},
+		registries: []Registry{existing(onboarded, "us-east-1", "x")}}
+	v := &fakeVerifier{open: map[string]bool{open.RoleARN: true}}
+	rn := &Runner{Falcon: f, AliasPrefix: "p", Verifier: v}
+
+	report, err := rn.Run(context.Background(), Request{})
+
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{healthy.RoleARN, open.RoleARN}, v.asked, "only accounts about to be registered are probed")
+	assert.Equal(t, []RegistryRef{{URL: RegistryURL(healthy.ID, "us-east-1"), AccountID: healthy.ID, Region: "us-east-1", RegistryID: "id-1"}}, report.Registries.Created)
+	require.Len(t, report.Accounts.Skipped, 1)
+	assert.Equal(t, open.ID, report.Accounts.Skipped[0].AccountID)
+	assert.Contains(t, report.Accounts.Skipped[0].Reason, "WITHOUT an external ID")
+	assert.Equal(t, 2, report.Registries.Desired)
+
+	// A probe that cannot answer refuses too: fail safe.
+	v2 := &fakeVerifier{err: errors.New("throttled")}
+	f2 := &fakeFalcon{accounts: []Account{healthy}}
+	report, err = (&Runner{Falcon: f2, AliasPrefix: "p", Verifier: v2}).Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Empty(t, report.Registries.Created)
+	assert.Contains(t, report.Accounts.Skipped[0].Reason, "could not check")
+}
+
+type fakeNotifier struct{ reports []Report }
+
+func (n *fakeNotifier) Notify(_ context.Context, r Report, _ error) error {
+	n.reports = append(n.reports, r)
+	return nil
+}
+
+func TestNotifiesOnlyWhenSomethingChangedOrFailed(t *testing.T) {
+	n := &fakeNotifier{}
+	f := &fakeFalcon{accounts: []Account{acct("100000000001", "us-east-1")}}
+	rn := &Runner{Falcon: f, AliasPrefix: "p", Notifier: n, HomeAccount: "999999999999", Partition: "aws"}
+	_, err := rn.Run(context.Background(), Request{DryRun: true})
+	require.NoError(t, err)
+	assert.Empty(t, n.reports, "a dry run changes nothing")
+	first, err := rn.Run(context.Background(), Request{})
+	require.NoError(t, err)
+	_, err = rn.Run(context.Background(), Request{})
+	require.NoError(t, err)
+	require.Len(t, n.reports, 1, "the second run changed nothing")
+	assert.Equal(t, first.RunID, n.reports[0].RunID)
+	assert.Equal(t, "999999999999", first.HomeAccount)
+	assert.Equal(t, "aws", first.Partition)
+}
