@@ -62,3 +62,55 @@ func BenchmarkNoOpRun(b *testing.B) {
 		b.ReportMetric(float64(min), "min-calls")
 	}
 }
+
+// onboard runs one first-time onboarding of n accounts x regions against a
+// fresh simulator and reports wall time, API calls and 429s.
+func onboard1(b *testing.B, opts falconsim.Options, n int, regions []string, concurrency string) onboard.Report {
+	b.Helper()
+	opts.ClientID, opts.ClientSecret = demo.ClientID, demo.ClientSecret
+	sim := falconsim.New(opts)
+	sim.AddAccounts(falconsim.GenerateAccounts(n, regions)...)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	runner, err := demo.NewRunner(context.Background(), srv.URL, srv.Client(), map[string]string{"MAX_CONCURRENCY": concurrency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	report, err := runner.Run(context.Background(), onboard.Request{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := n * len(regions)
+	if len(report.Registries.Created) != want || len(report.Registries.Failed) != 0 || len(sim.Registries()) != want {
+		b.Fatalf("created %d (failed %d, in Falcon %d), want %d", len(report.Registries.Created), len(report.Registries.Failed), len(sim.Registries()), want)
+	}
+	st := sim.Stats()
+	b.ReportMetric(time.Since(start).Seconds(), "wall-s")
+	b.ReportMetric(float64(report.APICalls), "api-calls")
+	b.ReportMetric(float64(st.RateLimited), "429s")
+	b.ReportMetric(float64(st.CreatesSucceeded), "creates")
+	return report
+}
+
+// BenchmarkFirstOnboarding17k registers 1,000 accounts x 17 regions with the
+// simulator limiting to 6,000 requests a minute, as Falcon does, starting
+// with no burst allowance so the limit binds from the first request (the
+// floor is then 17,000 / 100 req/s = 170 s). Minutes long: `make bench`.
+func BenchmarkFirstOnboarding17k(b *testing.B) {
+	for range b.N {
+		onboard1(b, falconsim.Options{RateLimitPerMinute: 6000, RateLimitBurst: 100, Latency: 20 * time.Millisecond}, 1000, allRegions, "8")
+	}
+}
+
+// BenchmarkConcurrency shows throughput against MAX_CONCURRENCY: 40
+// accounts x 17 regions, 20 ms per request, 100 req/s limit (no burst).
+func BenchmarkConcurrency(b *testing.B) {
+	for _, c := range []string{"1", "2", "4", "8", "16", "32"} {
+		b.Run("c="+c, func(b *testing.B) {
+			for range b.N {
+				onboard1(b, falconsim.Options{RateLimitPerMinute: 6000, RateLimitBurst: 100, Latency: 20 * time.Millisecond}, 40, allRegions, c)
+			}
+		})
+	}
+}

@@ -30,12 +30,17 @@ type rateResult struct {
 // advertised retry second is never refused.
 const epsilon = 1e-6
 
-func newBucket(perMinute int, now time.Time) *bucket {
+// newBucket refills perMinute tokens a minute and holds at most burst
+// (perMinute when burst is 0): a small burst makes the limit bind at once.
+func newBucket(perMinute, burst int, now time.Time) *bucket {
 	if perMinute <= 0 {
 		return nil
 	}
 	c := float64(perMinute)
-	return &bucket{capacity: c, rate: c / 60, tokens: c, last: now}
+	if burst > 0 {
+		c = float64(burst)
+	}
+	return &bucket{capacity: c, rate: float64(perMinute) / 60, tokens: c, last: now}
 }
 
 func (b *bucket) take(now time.Time) rateResult {

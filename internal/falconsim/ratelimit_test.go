@@ -43,7 +43,7 @@ func TestBucketRetryAfterIsHonoured(t *testing.T) {
 	for _, perMin := range []int{1, 7, 60, 100, 6000} {
 		for frac := time.Duration(0); frac < time.Second; frac += 37 * time.Millisecond {
 			start := time.Unix(1_700_000_000, 0).Add(frac)
-			b := newBucket(perMin, start)
+			b := newBucket(perMin, 0, start)
 			now := start
 			var res rateResult
 			for res = b.take(now); res.allowed; res = b.take(now) {

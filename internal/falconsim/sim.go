@@ -28,6 +28,9 @@ type Options struct {
 	// RateLimitPerMinute is the size and per-minute refill of a single,
 	// global token bucket shared by all callers. 0 means unlimited.
 	RateLimitPerMinute int
+	// RateLimitBurst is the bucket size (0: RateLimitPerMinute, a full
+	// minute's quota).
+	RateLimitBurst int
 }
 
 // Sim is the simulated Falcon API. It implements http.Handler and is safe
@@ -65,7 +68,7 @@ func New(opts Options) *Sim {
 		tokens:   map[string]time.Time{},
 		accounts: map[string]*accountEntry{},
 		roles:    map[string]role{},
-		bucket:   newBucket(opts.RateLimitPerMinute, time.Now()),
+		bucket:   newBucket(opts.RateLimitPerMinute, opts.RateLimitBurst, time.Now()),
 		stats:    Stats{ByOperation: map[string]int{}},
 	}
 }

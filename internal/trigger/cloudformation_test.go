@@ -1,0 +1,281 @@
+package trigger_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
+)
+
+var stableID = trigger.PhysicalResourceID(testStackID, testLogicalID)
+
+func TestCloudFormationCreateReconcilesAndAnswers(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	rep, err := e.invoke(context.Background(), t, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	assert.Equal(t, onboard.TriggerCloudFormation, rep.Trigger)
+	assert.Len(t, rep.Registries.Created, demoCreated)
+
+	got := s.one(t)
+	assert.Equal(t, "PUT", got.Method)
+	r := got.Response
+	// Per-registry failures are a SUCCESS with counts.
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Equal(t, stableID, r.PhysicalResourceID)
+	assert.Equal(t, "req-Create", r.RequestID)
+	assert.Equal(t, testStackID, r.StackID)
+	assert.Equal(t, testLogicalID, r.LogicalResourceID)
+	assert.Equal(t, map[string]any{
+		"RunId": rep.RunID, "Complete": "true", "DryRun": "false",
+		"Created": strconv.Itoa(demoCreated), "Updated": "0", "Deleted": "0",
+		"Failed": strconv.Itoa(demoFailed), "Unchanged": strconv.Itoa(demoUnchanged),
+		"NotAttempted": "0", "Skipped": strconv.Itoa(demoSkipped),
+	}, r.Data)
+	assert.Contains(t, r.Reason, "7 created")
+	assert.Contains(t, r.Reason, "trust policy")
+	assert.Len(t, e.metricLines(t), 1)
+	for _, reg := range e.sim.Registries() {
+		assert.NotContains(t, r.Reason, reg.ExternalID)
+	}
+}
+
+func TestCloudFormationPhysicalIDIsStable(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	_, err := e.invoke(context.Background(), t, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	first := s.one(t).Response.PhysicalResourceID
+
+	_, err = e.invoke(context.Background(), t, s.event(t, "Update", first, nil))
+	require.NoError(t, err)
+	up := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, up.Status)
+	assert.Equal(t, first, up.PhysicalResourceID, "an Update keeps the ID (a new one would mean replacement)")
+	assert.Equal(t, "0", up.Data["Created"])
+
+	// An Update keeps whatever ID the resource has.
+	_, err = e.invoke(context.Background(), t, s.event(t, "Update", "some-older-id", nil))
+	require.NoError(t, err)
+	assert.Equal(t, "some-older-id", s.one(t).Response.PhysicalResourceID)
+
+	assert.Equal(t, stableID, trigger.PhysicalResourceID(testStackID, testLogicalID))
+	assert.NotEqual(t, stableID, trigger.PhysicalResourceID(testStackID, "Other"))
+	assert.True(t, strings.HasPrefix(stableID, "ecr-onboard-"))
+}
+
+func TestCloudFormationDeleteWithoutDisconnectDoesNothing(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	rep, err := e.invoke(context.Background(), t, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Equal(t, stableID, r.PhysicalResourceID)
+	assert.Contains(t, r.Reason, "DISCONNECT_ON_DELETE")
+	assert.Zero(t, e.sim.Stats().Requests, "no API call")
+	assert.Equal(t, onboard.TriggerCloudFormation, rep.Trigger)
+	assert.True(t, rep.Complete)
+	assert.NotNil(t, rep.Registries.Created)
+}
+
+func TestCloudFormationDeleteDisconnectsOwnedRegistries(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	foreign := falconsim.Registry{URL: falconsim.ECRURL("222222222222", "eu-west-1"), Alias: "added-by-hand"}
+	e.sim.AddRegistry(foreign)
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	require.Len(t, e.sim.Registries(), demoCreated+demoUnchanged+1)
+
+	s := newCFNServer(t)
+	rep, err := e.invoke(context.Background(), t, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Equal(t, strconv.Itoa(demoCreated+demoUnchanged), r.Data["Deleted"])
+	assert.Len(t, rep.Registries.Deleted, demoCreated+demoUnchanged)
+	left := e.sim.Registries()
+	require.Len(t, left, 1, "only registries with this tool's alias are removed")
+	assert.Equal(t, "added-by-hand", left[0].Alias)
+}
+
+func TestCloudFormationFatalErrorFailsAndRollbackDeleteSucceeds(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	e.sim.InjectFault(falconsim.Fault{Method: "GET", Path: "/cloud-security-registration-aws/queries/account/v1", Status: 403})
+	s := newCFNServer(t)
+	rep, err := e.invoke(context.Background(), t, s.event(t, "Create", "", nil))
+	require.NoError(t, err, "CloudFormation has its answer: no error for async retries")
+	assert.Equal(t, onboard.TriggerCloudFormation, rep.Trigger)
+
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, "access denied")
+	assert.Contains(t, r.Reason, "Falcon Container Image: Read and Write", "the reason says what to fix")
+	assert.Contains(t, r.Reason, rep.RunID)
+	assert.LessOrEqual(t, len(r.Reason), trigger.MaxReason)
+	assert.NotEqual(t, stableID, r.PhysicalResourceID, "a failed Create is marked")
+	assert.Zero(t, e.sim.Stats().Writes())
+
+	// CloudFormation rolls back: Delete of the failed resource succeeds
+	// without touching Falcon, even with DISCONNECT_ON_DELETE.
+	e.sim.ResetStats()
+	_, err = e.invoke(context.Background(), t, s.event(t, "Delete", r.PhysicalResourceID, nil))
+	require.NoError(t, err)
+	d := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, d.Status)
+	assert.Equal(t, r.PhysicalResourceID, d.PhysicalResourceID)
+	assert.Zero(t, e.sim.Stats().Requests)
+}
+
+func TestCloudFormationBadCredentialsFail(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: "rotated-" + demo.ClientSecret})
+	falconsim.DemoFixtures(sim)
+	e := newEnvWith(t, sim, nil)
+	s := newCFNServer(t)
+	_, err := e.invoke(context.Background(), t, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, "client ID/secret")
+	assert.NotContains(t, r.Reason, demo.ClientSecret)
+	assert.NotContains(t, e.logs.String(), demo.ClientSecret)
+}
+
+func TestCloudFormationColdStartFailure(t *testing.T) {
+	cfgErr := &config.Error{Var: "FALCON_SECRET_ARN", Problem: "not a Secrets Manager secret ARN"}
+	h := &trigger.Handler{InitErr: cfgErr, Logger: discard(), Metrics: &syncBuffer{}}
+	s := newCFNServer(t)
+
+	for _, rt := range []string{"Create", "Update"} {
+		_, err := invoke(context.Background(), t, h, s.event(t, rt, stableID, nil))
+		require.NoError(t, err)
+		r := s.one(t).Response
+		assert.Equal(t, cfn.StatusFailed, r.Status, rt)
+		assert.Contains(t, r.Reason, "FALCON_SECRET_ARN: not a Secrets Manager secret ARN")
+	}
+	// Delete answers SUCCESS: the stack must be deletable.
+	h.DisconnectOnDelete = true
+	_, err := invoke(context.Background(), t, h, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Contains(t, r.Reason, "nothing disconnected")
+
+	// A credentials failure (not configuration) with DISCONNECT_ON_DELETE
+	// cannot disconnect: FAILED, saying how to delete anyway.
+	h.InitErr = errors.New("reading FALCON_SECRET_ARN: AccessDeniedException")
+	_, err = invoke(context.Background(), t, h, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	r = s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, "retain")
+}
+
+func TestCloudFormationPanicStillAnswers(t *testing.T) {
+	h := &trigger.Handler{Runner: &onboard.Runner{Falcon: panicFalcon{}}, Logger: discard(), Metrics: &syncBuffer{}}
+	s := newCFNServer(t)
+	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, "panic")
+	assert.Contains(t, r.Reason, "boom in Accounts")
+	assert.NotEqual(t, stableID, r.PhysicalResourceID)
+
+	// A panic during a disconnecting Delete is answered too.
+	h.DisconnectOnDelete = true
+	_, err = invoke(context.Background(), t, h, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	d := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, d.Status)
+	assert.Equal(t, stableID, d.PhysicalResourceID)
+}
+
+func TestCloudFormationNearDeadlineAnswersInTime(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret, Latency: 40 * time.Millisecond})
+	sim.AddAccounts(falconsim.GenerateAccounts(150, []string{"us-east-1"})...)
+	e := newEnvWith(t, sim, map[string]string{"MAX_CONCURRENCY": "4"})
+	e.h.Runner.WriteMargin = 300 * time.Millisecond
+	e.h.Reserve = 300 * time.Millisecond
+	s := newCFNServer(t)
+
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	rep, err := e.invoke(ctx, t, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	got := s.one(t)
+	assert.True(t, got.At.Before(deadline), "answered %v after the deadline", got.At.Sub(deadline))
+	r := got.Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status, r.Reason)
+	assert.Equal(t, "false", r.Data["Complete"])
+	assert.Equal(t, strconv.Itoa(rep.Registries.NotAttempted), r.Data["NotAttempted"])
+	assert.Contains(t, r.Reason, "left for the next scheduled run")
+	assert.False(t, rep.Complete)
+	assert.Positive(t, rep.Registries.NotAttempted)
+	assertReported(t, sim, rep)
+	t.Logf("answered %v before the deadline; created %d, left %d", deadline.Sub(got.At), len(rep.Registries.Created), rep.Registries.NotAttempted)
+}
+
+func TestCloudFormationResponseIsRetried(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	s.failures = 2
+	_, err := e.invoke(context.Background(), t, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	assert.Equal(t, cfn.StatusSuccess, s.one(t).Response.Status)
+}
+
+func TestCloudFormationRefusesCredentialProperties(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	props := map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x", "ExternalId": "abc"}
+	_, err := e.invoke(context.Background(), t, s.event(t, "Create", "", props))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, "ResourceProperties.ExternalId is refused")
+	assert.NotContains(t, r.Reason, "abc")
+	assert.Zero(t, e.sim.Stats().Requests)
+
+	// A Delete never fails on it.
+	_, err = e.invoke(context.Background(), t, s.event(t, "Delete", stableID, props))
+	require.NoError(t, err)
+	assert.Equal(t, cfn.StatusSuccess, s.one(t).Response.Status)
+}
+
+func TestCloudFormationUnknownRequestTypeFails(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	s := newCFNServer(t)
+	_, err := e.invoke(context.Background(), t, s.event(t, "Import", stableID, nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.Contains(t, r.Reason, `unsupported RequestType "Import"`)
+	assert.Zero(t, e.sim.Stats().Requests)
+}
+
+func TestCloudFormationReasonIsBounded(t *testing.T) {
+	h := &trigger.Handler{InitErr: errors.New(strings.Repeat("é long error ", 500)), Logger: discard(), Metrics: &syncBuffer{}}
+	s := newCFNServer(t)
+	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusFailed, r.Status)
+	assert.LessOrEqual(t, len(r.Reason), trigger.MaxReason)
+	assert.Contains(t, r.Reason, "run_id")
+}

@@ -1,0 +1,7 @@
+// Package trigger turns a Lambda invocation into a reconcile (CONTRACT §3):
+// it tells an EventBridge schedule, a CloudFormation custom resource request
+// and a manual console payload apart by their shape, refuses everything else
+// before any API call, runs the onboard.Runner within the invocation's
+// deadline, answers CloudFormation whatever happens, and emits the run's
+// CloudWatch Embedded Metric Format line.
+package trigger

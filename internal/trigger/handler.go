@@ -1,0 +1,232 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+// DefaultReserve is how long before the Lambda deadline a run's context ends,
+// leaving time to answer CloudFormation and return the report.
+const DefaultReserve = 5 * time.Second
+
+// Handler answers Lambda invocations. Build it once per cold start and pass
+// Handle to lambda.Start.
+type Handler struct {
+	// Runner runs reconciles; nil when the cold start failed (InitErr).
+	Runner *onboard.Runner
+	// InitErr is why the cold start could not build a Runner (configuration,
+	// credentials). Every invocation that would run fails with it, and
+	// CloudFormation requests get a FAILED (Delete: SUCCESS) answer.
+	InitErr error
+	// Connect, when set, retries building the Runner on an invocation after
+	// a cold start failed for a reason other than configuration (credentials
+	// unreadable, network): the fix then works without a new sandbox.
+	Connect func(context.Context) (*onboard.Runner, error)
+	// DisconnectOnDelete: a stack Delete removes the registries this tool owns.
+	DisconnectOnDelete bool
+	// Logger gets JSON lines; every line of an invocation carries its run_id.
+	Logger *slog.Logger
+	// Metrics gets one CloudWatch Embedded Metric Format line per run (stdout).
+	Metrics io.Writer
+	// FunctionName is the metrics dimension; empty: from the environment or
+	// the invoked function ARN.
+	FunctionName string
+	// Reserve: the run's context ends this long before the Lambda deadline
+	// (DefaultReserve when zero); the Runner's WriteMargin comes on top.
+	Reserve time.Duration
+
+	mu sync.Mutex // guards Runner and InitErr when Connect retries
+}
+
+// invocation is what one call carries through the handler.
+type invocation struct {
+	runID string
+	log   *slog.Logger // with run_id
+	base  *slog.Logger // without run_id, for the Runner (which adds it)
+}
+
+// Handle routes an invocation by its shape and returns the run's report
+// (CONTRACT §5). Unsupported or invalid payloads and fatal runs return an
+// error. CloudFormation requests always get their answer PUT to ResponseURL
+// and return no error: CloudFormation already has the outcome, and an error
+// would make Lambda's asynchronous retries run and answer again.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (onboard.Report, error) {
+	inv := h.newInvocation(ctx)
+	ev, err := Parse(payload)
+	if err != nil {
+		inv.log.Error("invocation refused", "error", err)
+		return onboard.Report{}, err
+	}
+	switch ev := ev.(type) {
+	case cfn.Event:
+		return h.cloudFormation(ctx, inv, ev), nil
+	case events.CloudWatchEvent:
+		inv.log.Info("scheduled run", "source", ev.Source, "event_id", ev.ID)
+		return h.reconcile(ctx, inv, onboard.Request{Trigger: onboard.TriggerSchedule})
+	case Manual:
+		inv.log.Info("manual run", "dry_run", ev.DryRun, "account_ids", ev.AccountIDs, "regions", ev.Regions)
+		return h.reconcile(ctx, inv, onboard.Request{
+			Trigger: onboard.TriggerManual, DryRun: ev.DryRun, AccountIDs: ev.AccountIDs, Regions: ev.Regions,
+		})
+	}
+	return onboard.Report{}, fmt.Errorf("%w: %T", ErrUnsupportedEvent, ev)
+}
+
+func (h *Handler) newInvocation(ctx context.Context) invocation {
+	id := onboard.NewRunID()
+	base := h.Logger
+	if base == nil {
+		base = slog.Default()
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		base = base.With("aws_request_id", lc.AwsRequestID)
+	}
+	return invocation{runID: id, log: base.With("run_id", id), base: base}
+}
+
+// reconcile runs a schedule or manual request; a panic becomes an error.
+func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (rep onboard.Report, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			inv.log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			rep, err = onboard.Report{}, fmt.Errorf("internal error (panic: %v); see the log stream, run_id %s", p, inv.runID)
+		}
+	}()
+	rn, err := h.runner(ctx, inv)
+	if err != nil {
+		return onboard.Report{}, err
+	}
+	return h.run(ctx, inv, rn, req)
+}
+
+// runner returns the Runner, or the cold-start error (retrying it through
+// Connect unless it was a configuration error).
+func (h *Handler) runner(ctx context.Context, inv invocation) (*onboard.Runner, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Runner != nil {
+		return h.Runner, nil
+	}
+	var cfgErr *config.Error
+	if h.InitErr != nil && h.Connect != nil && !errors.As(h.InitErr, &cfgErr) {
+		inv.log.Info("retrying the cold start that failed", "error", h.InitErr)
+		rn, err := h.Connect(ctx)
+		if err == nil {
+			h.Runner, h.InitErr = rn, nil
+			return rn, nil
+		}
+		h.InitErr = err
+	}
+	err := h.InitErr
+	if err == nil {
+		err = errors.New("no runner configured")
+	}
+	inv.log.Error("cannot run", "error", err)
+	return nil, fmt.Errorf("cold start failed: %w%s", err, hintFor(err))
+}
+
+func (h *Handler) initErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Runner != nil {
+		return nil
+	}
+	return h.InitErr
+}
+
+// hintFor says where to fix a cold-start error.
+func hintFor(err error) string {
+	var cfgErr *config.Error
+	if errors.As(err, &cfgErr) {
+		return fmt.Sprintf(" (fix the function's environment variable %s: the stack parameter that sets it)", cfgErr.Var)
+	}
+	return ""
+}
+
+// run carries out req with the invocation's logger and a context that ends
+// Reserve before the Lambda deadline, logs the outcome and emits metrics.
+func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, req onboard.Request) (onboard.Report, error) {
+	runCtx, cancel := h.runContext(ctx)
+	defer cancel()
+	r := *rn            // per-invocation copy: its own logger, shared Falcon client
+	r.Logger = inv.base // the Runner adds run_id itself
+	req.RunID = inv.runID
+	rep, err := r.Run(runCtx, req)
+	g := rep.Registries
+	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "complete", rep.Complete, "duration_ms", rep.DurationMS,
+		"api_calls", rep.APICalls, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
+		"skipped", len(rep.Accounts.Skipped), "created", len(g.Created), "updated", len(g.Updated),
+		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "failed", len(g.Failed), "not_attempted", g.NotAttempted}
+	switch {
+	case err != nil:
+		inv.log.Error("run failed", append(attrs, "error", err)...)
+	case !rep.Complete:
+		inv.log.Warn("run stopped before the deadline; the next run continues", attrs...)
+	default:
+		inv.log.Info("run finished", attrs...)
+	}
+	h.emitMetrics(ctx, inv, rep)
+	return rep, err
+}
+
+// runContext ends Reserve before ctx's deadline (unchanged without one).
+func (h *Handler) runContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := h.Reserve
+	if reserve <= 0 {
+		reserve = DefaultReserve
+	}
+	return context.WithDeadline(ctx, d.Add(-reserve))
+}
+
+// functionName is the metrics dimension value.
+func (h *Handler) functionName(ctx context.Context) string {
+	if h.FunctionName != "" {
+		return h.FunctionName
+	}
+	if lambdacontext.FunctionName != "" {
+		return lambdacontext.FunctionName
+	}
+	if n := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); n != "" {
+		return n
+	}
+	// arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		if p := strings.Split(lc.InvokedFunctionArn, ":"); len(p) >= 7 && p[5] == "function" {
+			return p[6]
+		}
+	}
+	return "ecr-onboard"
+}
+
+// emptyReport is the report of an invocation that ran nothing (a stack
+// Delete without DISCONNECT_ON_DELETE).
+func emptyReport(runID, trigger string, dryRun bool) onboard.Report {
+	return onboard.Report{
+		RunID: runID, Trigger: trigger, DryRun: dryRun, Complete: true, StartedAt: time.Now().UTC(),
+		Accounts: onboard.AccountsReport{Skipped: []onboard.Skip{}},
+		Registries: onboard.RegistriesReport{
+			Created: []onboard.RegistryRef{}, Updated: []onboard.RegistryRef{},
+			Deleted: []onboard.RegistryRef{}, Failed: []onboard.Failure{},
+		},
+	}
+}

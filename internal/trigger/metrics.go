@@ -1,0 +1,101 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+)
+
+// Metric names in namespace MetricsNamespace, dimension FunctionName. The
+// stack's alarm watches RegistriesFailed: keep these names.
+const (
+	MetricsNamespace  = "EcrOnboard"
+	RegistriesCreated = "RegistriesCreated"
+	RegistriesUpdated = "RegistriesUpdated"
+	RegistriesFailed  = "RegistriesFailed"
+	AccountsSkipped   = "AccountsSkipped"
+	DurationMs        = "DurationMs"
+)
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMeta struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+// emfLine is one CloudWatch Embedded Metric Format record: Lambda turns a
+// stdout line of this shape into metrics without any API call.
+type emfLine struct {
+	AWS               emfMeta `json:"_aws"`
+	FunctionName      string  `json:"FunctionName"`
+	RegistriesCreated int     `json:"RegistriesCreated"`
+	RegistriesUpdated int     `json:"RegistriesUpdated"`
+	RegistriesFailed  int     `json:"RegistriesFailed"`
+	AccountsSkipped   int     `json:"AccountsSkipped"`
+	DurationMs        int64   `json:"DurationMs"`
+	// Properties (searchable in Logs Insights, not metrics).
+	RunID    string `json:"run_id"`
+	Trigger  string `json:"trigger"`
+	DryRun   bool   `json:"dry_run"`
+	Complete bool   `json:"complete"`
+}
+
+// metricsLine builds the EMF record of a run. A dry run created and updated
+// nothing, so it counts zero there (its report lists what it would do).
+func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine {
+	l := emfLine{
+		AWS: emfMeta{
+			Timestamp: now.UnixMilli(),
+			CloudWatchMetrics: []emfDirective{{
+				Namespace:  MetricsNamespace,
+				Dimensions: [][]string{{"FunctionName"}},
+				Metrics: []emfMetric{
+					{RegistriesCreated, "Count"}, {RegistriesUpdated, "Count"}, {RegistriesFailed, "Count"},
+					{AccountsSkipped, "Count"}, {DurationMs, "Milliseconds"},
+				},
+			}},
+		},
+		FunctionName:     functionName,
+		RegistriesFailed: len(rep.Registries.Failed),
+		AccountsSkipped:  len(rep.Accounts.Skipped),
+		DurationMs:       rep.DurationMS,
+		RunID:            rep.RunID,
+		Trigger:          rep.Trigger,
+		DryRun:           rep.DryRun,
+		Complete:         rep.Complete,
+	}
+	if !rep.DryRun {
+		l.RegistriesCreated = len(rep.Registries.Created)
+		l.RegistriesUpdated = len(rep.Registries.Updated)
+	}
+	return l
+}
+
+// emitMetrics writes the run's EMF line (one write, one line).
+func (h *Handler) emitMetrics(ctx context.Context, inv invocation, rep onboard.Report) {
+	b, err := json.Marshal(metricsLine(h.functionName(ctx), rep, time.Now()))
+	if err != nil {
+		inv.log.Error("encoding metrics", "error", err)
+		return
+	}
+	w := h.Metrics
+	if w == nil {
+		w = os.Stdout
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		inv.log.Error("writing metrics", "error", err)
+	}
+}
