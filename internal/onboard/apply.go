@@ -52,7 +52,9 @@ func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = ap.do(ctx, a)
+			if err := safely(func() { out[i] = ap.do(ctx, a) }); err != nil {
+				out[i] = outcome{attempted: true, err: err}
+			}
 			if errors.Is(out[i].err, ErrAccessDenied) {
 				once.Do(func() { fatal = out[i].err; cancel() })
 			}
@@ -132,4 +134,16 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 			out[i].err = err
 		}
 	}
+}
+
+// safely runs fn, turning a panic into an error: a panic in a worker
+// goroutine would otherwise end the process before any report or answer.
+func safely(fn func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	fn()
+	return nil
 }

@@ -201,7 +201,11 @@ func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan) 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			open, err := rn.Verifier.AssumableWithoutExternalID(ctx, role)
+			var open bool
+			var err error
+			if perr := safely(func() { open, err = rn.Verifier.AssumableWithoutExternalID(ctx, role) }); perr != nil {
+				err = perr
+			}
 			reason := ""
 			switch {
 			case err != nil:

@@ -143,3 +143,17 @@ func TestFailuresNeverCarryTheExternalID(t *testing.T) {
 	assert.NotContains(t, string(b), a.ExternalID)
 	assert.Contains(t, string(b), "[external-id]")
 }
+
+func TestAPanickingWriteIsAFailureNotACrash(t *testing.T) {
+	f := &fakeFalcon{accounts: manyAccounts(3, "us-east-1"), createErr: func(r Registry) error {
+		if r.AccountID == "100000000001" {
+			panic("boom")
+		}
+		return nil
+	}}
+	report, err := (&Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 2}).Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Len(t, report.Registries.Created, 2)
+	require.Len(t, report.Registries.Failed, 1)
+	assert.Contains(t, report.Registries.Failed[0].Error, "internal error: boom")
+}
