@@ -23,6 +23,9 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
@@ -85,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if getenv("LOG_LEVEL") == "" {
 		level = slog.LevelError // the summary or report says it all; LOG_LEVEL asks for more
 	}
-	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: app.NewLogger(stderr, level)})
+	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: app.NewLogger(stderr, level), LoadAWS: loadAWS})
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
@@ -137,6 +140,9 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	return exitFatal
 }
+
+// loadAWS is the SDK's default chain: environment, profiles, SSO, IMDS.
+func loadAWS(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) }
 
 type listFlag []string
 

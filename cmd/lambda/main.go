@@ -18,7 +18,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
@@ -43,8 +46,13 @@ func newHandler() *trigger.Handler {
 	}
 	h.Logger = app.NewLogger(os.Stdout, cfg.LogLevel)
 	h.DisconnectOnDelete = cfg.DisconnectOnDelete
+	awsCfg := awsapi.EnvConfig()
+	if cfg.ContinuationQueueURL != "" {
+		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
+		h.QueueARN, _ = awsapi.QueueARN(cfg.ContinuationQueueURL) // validated by config.Load
+	}
 	h.Connect = func(ctx context.Context) (*onboard.Runner, error) {
-		return app.NewRunner(ctx, cfg, app.Deps{Logger: h.Logger, LookupIdentity: true})
+		return app.NewRunner(ctx, cfg, app.Deps{Logger: h.Logger, LookupIdentity: true, AWS: &awsCfg})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()

@@ -90,7 +90,7 @@ func (rt *runtimeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		rt.results <- result{id: "init", body: body}
 		w.WriteHeader(http.StatusAccepted)
 	case r.Method == http.MethodPost && r.URL.Path == "/" && strings.Contains(string(body), "Action=GetCallerIdentity"):
-		// STS stand-in (AWS_ENDPOINT_URL_STS): the function's identity.
+		// STS stand-in (AWS_ENDPOINT_URL): the function's identity.
 		w.Header().Set("Content-Type", "text/xml")
 		_, _ = io.WriteString(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>`+
 			`<Arn>arn:aws:sts::123456789012:assumed-role/ecr-onboard-e2e/ecr-onboard-e2e</Arn><UserId>AROAEXAMPLE:ecr-onboard-e2e</UserId>`+
@@ -156,7 +156,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
 		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL_STS=" + rt.URL,
+		"AWS_ENDPOINT_URL=" + rt.URL, // awsapi.EnvConfig: one endpoint for every AWS service
 	}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	started := time.Now()

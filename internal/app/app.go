@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -26,7 +25,7 @@ import (
 )
 
 // Deps are the outside parts; zero values mean the real ones, built from
-// the AWS default configuration only when something needs AWS.
+// the AWS configuration (AWS, or else LoadAWS) only when something needs AWS.
 type Deps struct {
 	HTTPClient *http.Client // for the Falcon API (TLS roots, proxy)
 	Logger     *slog.Logger
@@ -34,15 +33,21 @@ type Deps struct {
 	// Lambda does; the CLI only with VERIFY_TRUST, to stay offline-friendly).
 	LookupIdentity bool
 	AWS            *aws.Config
+	// LoadAWS loads the AWS configuration on first need: the SDK's default
+	// chain for the CLI, the environment for the Lambda (awsapi.EnvConfig).
+	LoadAWS        func(context.Context) (aws.Config, error)
 	SecretsManager credentials.SecretsManager
 	STS            awsapi.STS
 	SNS            awsapi.SNS
 }
 
-// awsConfig loads the AWS default configuration once, on first need.
+// awsConfig loads the AWS configuration once, on first need.
 func (d *Deps) awsConfig(ctx context.Context) (aws.Config, error) {
 	if d.AWS == nil {
-		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if d.LoadAWS == nil {
+			return aws.Config{}, fmt.Errorf("AWS access is needed (FALCON_SECRET_ARN, VERIFY_TRUST or SNS_TOPIC_ARN) but no AWS configuration was given")
+		}
+		cfg, err := d.LoadAWS(ctx)
 		if err != nil {
 			return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -95,7 +97,9 @@ func TestVerifyTrustHomePartitionAndSNSThroughTheAWSSDK(t *testing.T) {
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
-	runner, err := app.NewRunner(context.Background(), cfg, app.Deps{HTTPClient: srv.Client()})
+	runner, err := app.NewRunner(context.Background(), cfg, app.Deps{HTTPClient: srv.Client(), LoadAWS: func(ctx context.Context) (aws.Config, error) {
+		return awsconfig.LoadDefaultConfig(ctx)
+	}})
 	require.NoError(t, err)
 
 	report, err := runner.Run(context.Background(), onboard.Request{Trigger: onboard.TriggerManual})

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	Prune              bool
 	SNSTopicARN        string
 	LogLevel           slog.Level
+	// ContinuationQueueURL: the SQS queue a Lambda run that runs out of
+	// time leaves the rest of its work on (set by the template).
+	ContinuationQueueURL string
 }
 
 // Secret is a string that does not print itself (fmt, slog, JSON).
@@ -74,6 +78,8 @@ func Load(getenv func(string) string) (Config, error) {
 		MemberCID:    env("FALCON_MEMBER_CID"),
 		AliasPrefix:  env("ALIAS_PREFIX"),
 		SNSTopicARN:  env("SNS_TOPIC_ARN"),
+
+		ContinuationQueueURL: env("CONTINUATION_QUEUE_URL"),
 	}
 	if c.Cloud == "" {
 		c.Cloud = "autodiscover"
@@ -109,6 +115,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SNSTopicARN != "" && !snsARNPattern.MatchString(c.SNSTopicARN) {
 		check(&Error{"SNS_TOPIC_ARN", "not an SNS topic ARN"})
+	}
+	if c.ContinuationQueueURL != "" {
+		if _, e := awsapi.QueueARN(c.ContinuationQueueURL); e != nil {
+			check(&Error{"CONTINUATION_QUEUE_URL", e.Error()})
+		}
 	}
 	var e error
 	c.Scope.AccountIDs, e = accountList("ACCOUNT_IDS", env("ACCOUNT_IDS"))

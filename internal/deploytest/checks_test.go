@@ -17,11 +17,12 @@ import (
 
 // contractEnv is the function environment of CONTRACT §2 that the stack sets. FALCON_CLIENT_ID,
 // FALCON_CLIENT_SECRET, FALCON_BASE_URL and FALCON_MEMBER_CID are for the local CLI / tests and
-// deliberately absent from the Lambda.
+// deliberately absent from the Lambda. CONTINUATION_QUEUE_URL is the stack's own queue for runs
+// longer than one invocation (README, Performance), not a user setting.
 var contractEnv = []string{
 	"FALCON_SECRET_ARN", "FALCON_CLOUD", "REGIONS", "ACCOUNT_IDS", "EXCLUDE_ACCOUNT_IDS",
 	"DRY_RUN", "ALIAS_PREFIX", "MAX_CONCURRENCY", "DISCONNECT_ON_DELETE", "VERIFY_TRUST",
-	"PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL",
+	"PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL", "CONTINUATION_QUEUE_URL",
 }
 
 // externalIDName matches "externalid", "external_id", "External-Id", "EXTERNAL ID", ...

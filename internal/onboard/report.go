@@ -12,6 +12,7 @@ import (
 type Report struct {
 	RunID      string           `json:"run_id"`
 	Trigger    string           `json:"trigger"`
+	Continues  string           `json:"continues,omitempty"` // run ID this run continues
 	DryRun     bool             `json:"dry_run"`
 	Complete   bool             `json:"complete"` // false: stopped early (deadline or fatal error); the next run continues
 	StartedAt  time.Time        `json:"started_at"`

@@ -17,6 +17,7 @@ const (
 	TriggerCloudFormation = "cloudformation"
 	TriggerManual         = "manual"
 	TriggerCLI            = "cli"
+	TriggerContinuation   = "continuation" // the rest of a run that ran out of time
 )
 
 // Progress stages.
@@ -78,6 +79,7 @@ type Request struct {
 	Regions    []string
 	Disconnect bool // delete owned registries instead of reconciling (stack Delete)
 	RunID      string
+	Continues  string // run ID of the run this one continues
 }
 
 // Run discovers accounts and registries, plans, and applies the plan (unless
@@ -102,7 +104,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	log := rn.logger().With("run_id", req.RunID)
 	calls0 := rn.Falcon.APICalls()
 	finish := func(r Report) Report {
-		r.RunID, r.Trigger, r.DryRun = req.RunID, req.Trigger, rn.DryRun || req.DryRun
+		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()

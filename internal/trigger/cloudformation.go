@@ -85,7 +85,7 @@ func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Eve
 			fail(resp, ev, err, inv.runID)
 			return rep
 		}
-		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation})
+		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation}, 0)
 		resp.Data = data(rep)
 		if err != nil {
 			fail(resp, ev, err, inv.runID)
@@ -121,7 +121,7 @@ func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, r
 	}
 	rn, err := h.runner(ctx, inv)
 	if err == nil {
-		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation, Disconnect: true})
+		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation, Disconnect: true}, 0)
 		resp.Data = data(rep)
 	}
 	if err != nil {

@@ -44,7 +44,8 @@ var scheduleSources = []string{"aws.events", "aws.scheduler"}
 const scheduledDetailType = "Scheduled Event"
 
 // Parse tells what kind of invocation raw is, by its shape. It returns an
-// events.CloudWatchEvent (schedule), a cfn.Event or a Manual; anything else
+// events.CloudWatchEvent (schedule), a cfn.Event, an events.SQSEvent (a
+// continuation, if it comes from the function's own queue) or a Manual; anything else
 // is an error wrapping ErrUnsupportedEvent or ErrInvalidManualRun.
 func Parse(raw []byte) (any, error) {
 	raw = bytes.TrimSpace(raw)
@@ -80,7 +81,14 @@ func Parse(raw []byte) (any, error) {
 		return ev, nil
 
 	case has("Records"):
-		return nil, unsupported("%s records", recordSource(fields["Records"]))
+		if src := recordSource(fields["Records"]); src != "SQS" {
+			return nil, unsupported("%s records", src)
+		}
+		var ev events.SQSEvent // accepted only from the continuation queue (Handler)
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) == 0 {
+			return nil, unsupported("malformed SQS event")
+		}
+		return ev, nil
 
 	case has("httpMethod") || has("requestContext") || has("routeKey"):
 		return nil, unsupported("an HTTP request (API Gateway, function URL or load balancer)")

@@ -50,6 +50,11 @@ type Handler struct {
 	// Reserve: the run's context ends this long before the Lambda deadline
 	// (DefaultReserve when zero); the Runner's WriteMargin comes on top.
 	Reserve time.Duration
+	// Queue, when set, takes a Continuation for a run that ran out of time;
+	// QueueARN is that queue, the only SQS source whose events are accepted.
+	Queue            Queue
+	QueueARN         string
+	MaxContinuations int // DefaultMaxContinuations when zero
 
 	mu sync.Mutex // guards Runner and InitErr when Connect retries
 }
@@ -79,6 +84,8 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (onboard.
 	case events.CloudWatchEvent:
 		inv.log.Info("scheduled run", "source", ev.Source, "event_id", ev.ID)
 		return h.reconcile(ctx, inv, onboard.Request{Trigger: onboard.TriggerSchedule})
+	case events.SQSEvent:
+		return h.continuation(ctx, inv, ev)
 	case Manual:
 		inv.log.Info("manual run", "dry_run", ev.DryRun, "account_ids", ev.AccountIDs, "regions", ev.Regions)
 		return h.reconcile(ctx, inv, onboard.Request{
@@ -101,7 +108,12 @@ func (h *Handler) newInvocation(ctx context.Context) invocation {
 }
 
 // reconcile runs a schedule or manual request; a panic becomes an error.
-func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (rep onboard.Report, err error) {
+func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (onboard.Report, error) {
+	return h.reconcileAt(ctx, inv, req, 0)
+}
+
+// reconcileAt runs req as the depth-th continuation of its chain.
+func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.Request, depth int) (rep onboard.Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			inv.log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -112,7 +124,7 @@ func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Req
 	if err != nil {
 		return onboard.Report{}, err
 	}
-	return h.run(ctx, inv, rn, req)
+	return h.run(ctx, inv, rn, req, depth)
 }
 
 // runner returns the Runner, or the cold-start error (retrying it through
@@ -161,7 +173,7 @@ func hintFor(err error) string {
 
 // run carries out req with the invocation's logger and a context that ends
 // Reserve before the Lambda deadline, logs the outcome and emits metrics.
-func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, req onboard.Request) (onboard.Report, error) {
+func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, req onboard.Request, depth int) (onboard.Report, error) {
 	runCtx, cancel := h.runContext(ctx)
 	defer cancel()
 	r := *rn            // per-invocation copy: its own logger, shared Falcon client
@@ -182,6 +194,9 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 		inv.log.Info("run finished", attrs...)
 	}
 	h.emitMetrics(ctx, inv, rep)
+	if err == nil {
+		h.continueLater(ctx, inv, req, rep, depth)
+	}
 	return rep, err
 }
 

@@ -221,8 +221,11 @@ func TestRefusedPayloadsCallNoAPI(t *testing.T) {
 		assert.Zero(t, e.sim.Stats().Requests)
 	})
 	t.Run("messages name the culprit", func(t *testing.T) {
-		_, err := trigger.Parse([]byte(`{"Records":[{"eventSource":"aws:sqs"}]}`))
-		assert.ErrorContains(t, err, "unsupported event: SQS records")
+		_, err := trigger.Parse([]byte(`{"Records":[{"eventSource":"aws:sns"}]}`))
+		assert.ErrorContains(t, err, "unsupported event: SNS records")
+		e := newEnv(t, falconsim.Options{}, nil)
+		_, err = e.invoke(context.Background(), t, []byte(`{"Records":[{"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:111111111111:other","body":"{}"}]}`))
+		assert.ErrorContains(t, err, "only this function's continuation queue is accepted")
 		_, err = trigger.Parse([]byte(`{"external_id":"x"}`))
 		assert.ErrorContains(t, err, `"external_id" is refused`)
 		_, err = trigger.Parse([]byte(`{} {"external_id":"x"}`)) // aws-lambda-go drops what follows the first value

@@ -1,0 +1,48 @@
+package awsapi
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// SQS is the part of the SQS client used here.
+type SQS interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// Queue sends continuation messages to one queue (trigger.Queue).
+type Queue struct {
+	SQS SQS
+	URL string
+}
+
+// Send queues body.
+func (q Queue) Send(ctx context.Context, body string) error {
+	if _, err := q.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(body)}); err != nil {
+		return fmt.Errorf("sqs:SendMessage to %s: %w", q.URL, err)
+	}
+	return nil
+}
+
+var queueURLPattern = regexp.MustCompile(`^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([0-9]{12})/([A-Za-z0-9_-]{1,80})$`)
+
+// QueueARN is the ARN of the queue at an SQS queue URL
+// (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME).
+func QueueARN(url string) (string, error) {
+	m := queueURLPattern.FindStringSubmatch(url)
+	if m == nil {
+		return "", fmt.Errorf("%q is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", url)
+	}
+	partition := "aws"
+	switch {
+	case m[2] != "":
+		partition = "aws-cn"
+	case len(m[1]) > 7 && m[1][:7] == "us-gov-":
+		partition = "aws-us-gov"
+	}
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition, m[1], m[3], m[4]), nil
+}

@@ -1,0 +1,135 @@
+package trigger_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
+)
+
+const queueARN = "arn:aws:sqs:us-east-1:123456789012:ecr-onboard-continuation"
+
+type fakeQueue struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (q *fakeQueue) Send(_ context.Context, body string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs = append(q.msgs, body)
+	return nil
+}
+
+func (q *fakeQueue) pop() (string, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.msgs) == 0 {
+		return "", false
+	}
+	m := q.msgs[0]
+	q.msgs = q.msgs[1:]
+	return m, true
+}
+
+func sqsEvent(t *testing.T, body string) []byte {
+	b, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "m", Body: body, EventSource: "aws:sqs", EventSourceARN: queueARN,
+	}}})
+	require.NoError(t, err)
+	return b
+}
+
+// A run far too big for one invocation completes across invocations that
+// continue each other through the queue, with zero duplicates.
+func TestWorkBeyondOneDeadlineCompletesThroughContinuations(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret, Latency: 10 * time.Millisecond})
+	accounts := falconsim.GenerateAccounts(60, []string{"us-east-1", "eu-west-1"})
+	sim.AddAccounts(accounts...)
+	e := newEnvWith(t, sim, map[string]string{"MAX_CONCURRENCY": "2"})
+	q := &fakeQueue{}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+	e.h.Runner.WriteMargin = 50 * time.Millisecond
+	e.h.Reserve = 50 * time.Millisecond
+
+	// A deliberately tiny deadline for every invocation.
+	invokeShort := func(payload []byte) onboard.Report {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		rep, err := e.invoke(ctx, t, payload)
+		require.NoError(t, err)
+		return rep
+	}
+
+	first := invokeShort([]byte(`{"regions":["us-east-1","eu-west-1"]}`))
+	require.False(t, first.Complete, "the first invocation cannot finish")
+	created := len(first.Registries.Created)
+	invocations := 1
+	for {
+		body, ok := q.pop()
+		if !ok {
+			break
+		}
+		var c trigger.Continuation
+		require.NoError(t, json.Unmarshal([]byte(body), &c))
+		assert.Equal(t, first.RunID, c.RunID)
+		assert.Equal(t, invocations, c.Depth)
+		assert.Equal(t, []string{"us-east-1", "eu-west-1"}, c.Regions, "the narrowing travels with the chain")
+		rep := invokeShort(sqsEvent(t, body))
+		assert.Equal(t, onboard.TriggerContinuation, rep.Trigger)
+		assert.Equal(t, first.RunID, rep.Continues)
+		assert.Empty(t, rep.Registries.Failed)
+		created += len(rep.Registries.Created)
+		invocations++
+		require.Less(t, invocations, 50, "the chain must end")
+	}
+
+	assert.Greater(t, invocations, 2)
+	assert.Equal(t, 120, created)
+	urls := map[string]int{}
+	for _, r := range sim.Registries() {
+		urls[onboard.NormalizeURL(r.URL)]++
+	}
+	assert.Len(t, urls, 120)
+	for u, n := range urls {
+		assert.Equal(t, 1, n, "duplicate registration of %s", u)
+	}
+	assert.Equal(t, 120, sim.Stats().CreatesSucceeded)
+	t.Logf("120 registries in %d invocations", invocations)
+}
+
+func TestContinuationMessagesAreStrict(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.QueueARN = queueARN
+	for name, body := range map[string]string{
+		"external id":  `{"run_id":"r","depth":1,"external_id":"x"}`,
+		"no depth":     `{"run_id":"r"}`,
+		"bad account":  `{"run_id":"r","depth":1,"account_ids":["1"]}`,
+		"not json":     `garbage`,
+		"widen scope?": `{"run_id":"r","depth":1,"exclude_account_ids":[]}`,
+	} {
+		_, err := e.invoke(context.Background(), t, sqsEvent(t, body))
+		assert.ErrorIs(t, err, trigger.ErrUnsupportedEvent, name)
+	}
+	assert.Zero(t, e.sim.Stats().Requests)
+}
+
+func TestCompleteRunsAreNotContinued(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	q := &fakeQueue{}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+	rep, err := e.invoke(context.Background(), t, []byte(`{}`))
+	require.NoError(t, err)
+	assert.True(t, rep.Complete)
+	assert.Empty(t, q.msgs)
+}
