@@ -33,8 +33,13 @@ fuzz: ## each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-bench: ## benchmarks against the simulator (see README, Performance)
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+bench: ## benchmarks against the simulator, as a table (README, Performance; ~5 minutes)
+	@mkdir -p $(BIN)
+	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./... | tee $(BIN)/bench.txt | grep -E '^(Benchmark|FAIL|ok)' || true
+	@echo; echo "| benchmark | measurements |"; echo "|---|---|"
+	@awk '/^Benchmark/ { name=$$1; sub(/-[0-9]+$$/, "", name); m=sprintf("%.2f s/op, ", $$3/1e9); \
+		for (i = 5; i < NF; i += 2) m = m sprintf("%s %s, ", $$i, $$(i+1)); \
+		printf "| %s | %s |\n", name, substr(m, 1, length(m)-2) }' $(BIN)/bench.txt
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -50,7 +50,7 @@ type result struct {
 
 const runtimePrefix = "/2018-06-01/runtime/"
 
-func newRuntimeAPI(t *testing.T) *runtimeAPI {
+func newRuntimeAPI(t testing.TB) *runtimeAPI {
 	rt := &runtimeAPI{
 		events:    make(chan invocation),
 		results:   make(chan result, 10),
