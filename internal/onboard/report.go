@@ -77,6 +77,14 @@ func (r Report) Changed() bool {
 	return len(g.Created)+len(g.Updated)+len(g.Deleted) > 0
 }
 
+// EmptyReport is the report of an invocation that ran nothing (a stack
+// Delete that disconnects nothing, a refused request).
+func EmptyReport(runID, trigger string) Report {
+	r := newReport(Plan{})
+	r.RunID, r.Trigger, r.StartedAt = runID, trigger, time.Now().UTC()
+	return r
+}
+
 func newReport(p Plan) Report {
 	return Report{
 		Complete: true,

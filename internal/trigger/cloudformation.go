@@ -63,7 +63,7 @@ func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Eve
 	if ev.RequestType == cfn.RequestCreate || resp.PhysicalResourceID == "" {
 		resp.PhysicalResourceID = PhysicalResourceID(ev.StackID, ev.LogicalResourceID)
 	}
-	rep = emptyReport(inv.runID, onboard.TriggerCloudFormation, false)
+	rep = onboard.EmptyReport(inv.runID, onboard.TriggerCloudFormation)
 
 	defer func() {
 		if p := recover(); p != nil {

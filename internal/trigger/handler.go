@@ -232,16 +232,3 @@ func (h *Handler) functionName(ctx context.Context) string {
 	}
 	return "ecr-onboard"
 }
-
-// emptyReport is the report of an invocation that ran nothing (a stack
-// Delete without DISCONNECT_ON_DELETE).
-func emptyReport(runID, trigger string, dryRun bool) onboard.Report {
-	return onboard.Report{
-		RunID: runID, Trigger: trigger, DryRun: dryRun, Complete: true, StartedAt: time.Now().UTC(),
-		Accounts: onboard.AccountsReport{Skipped: []onboard.Skip{}},
-		Registries: onboard.RegistriesReport{
-			Created: []onboard.RegistryRef{}, Updated: []onboard.RegistryRef{},
-			Deleted: []onboard.RegistryRef{}, Failed: []onboard.Failure{},
-		},
-	}
-}
