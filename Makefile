@@ -19,7 +19,8 @@ lambda:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o $(BIN)/lambda-$(LAMBDA_ARCH)/bootstrap ./cmd/lambda
 
 # Fuzz targets as package:Name; `make test` runs each briefly, `make fuzz` longer.
-FUZZ_TARGETS := ./internal/onboard:FuzzURL ./internal/onboard:FuzzPlan ./internal/config:FuzzLoad
+FUZZ_TARGETS := ./internal/onboard:FuzzURL ./internal/onboard:FuzzPlan ./internal/config:FuzzLoad \
+	./internal/falcon:FuzzRegistriesResponse ./internal/falcon:FuzzAccountsResponse ./internal/trigger:FuzzParse
 FUZZTIME ?= 60s
 
 test: ## vet, every test with the race detector, and short fuzz runs

@@ -4,6 +4,7 @@
 //	ecr-onboard [--dry-run] [--json] [--account ID]... [--region R]...
 //	ecr-onboard demo                  # against the embedded Falcon simulator
 //	ecr-onboard simulate [--addr A]   # serve the simulator over HTTPS
+//	ecr-onboard trust-policy --account ID [--check | --apply]  # set up a CSPM role
 //
 // Exit codes: 0 every desired registry present, 1 fatal, 2 usage or
 // configuration error, 3 some registries failed or were left for later.
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exitCode(demo.Run(ctx, stdout), stderr)
 		case "simulate":
 			return simulate(ctx, args[1:], stdout, stderr)
+		case "trust-policy":
+			return trustPolicy(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("ecr-onboard", flag.ContinueOnError)

@@ -31,7 +31,7 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 		p.Limit, p.Offset = ptr(int64(queryLimit)), &offset
 		ok, multi, err := c.cspm.CloudRegistrationAwsQueryAccounts(p)
 		if err != nil {
-			return page{}, readError("listing CSPM accounts", err)
+			return page{}, readError("listing CSPM accounts", accountsQuery, err)
 		}
 		var payload *models.RestAWSAccountQueryResponseExtV1
 		if ok != nil {
@@ -55,7 +55,7 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 	p.Ids = ids
 	ok, multi, err := c.cspm.CloudRegistrationAwsGetAccounts(p)
 	if err != nil {
-		return nil, readError("reading CSPM accounts", err)
+		return nil, readError("reading CSPM accounts", accountsEntities, err)
 	}
 	var payload *models.RestAWSAccountCreateResponseExtV1
 	if ok != nil {

@@ -127,8 +127,11 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		tok, err := t.tokenSource(attempt > 0).Token()
+		tok, err := tokenWithin(req.Context(), t.tokenSource(attempt > 0))
 		if err != nil {
+			if ctxErr := req.Context().Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
 			return nil, fmt.Errorf("%w: %w", errToken, scrub(err))
 		}
 		try := req.Clone(req.Context())
@@ -141,6 +144,27 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		resp.Body.Close()
+	}
+}
+
+// tokenWithin waits for a token no longer than ctx: the source outlives
+// requests (it is shared and bound to no request), so its fetch is not
+// cancelled by a run's deadline on its own.
+func tokenWithin(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		tok, err := src.Token()
+		ch <- result{tok, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		return r.tok, r.err
 	}
 }
 

@@ -1,9 +1,11 @@
 package falcon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -70,10 +72,15 @@ func statusText(err error) string {
 
 // readError wraps a failed read (listing). Every read failure is fatal to the
 // run; 401/403 name the scopes needed.
-func readError(what string, err error) error {
+func readError(what, endpoint string, err error) error {
+	var netErr *url.Error
 	switch code := statusOf(err); {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return fmt.Errorf("%s: %w (%s; %s)", what, onboard.ErrAccessDenied, statusText(err), onboard.ScopesHint)
+	case code == 0 && !errors.As(err, &netErr) && !errors.Is(err, errToken) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		// An answer arrived but could not be decoded.
+		return fmt.Errorf("%s: %w", what, malformed(endpoint, err.Error()))
 	default:
 		return errors.New(statusText(err))
 	}

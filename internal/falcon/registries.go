@@ -25,10 +25,10 @@ func (c *Client) Registries(ctx context.Context) ([]onboard.Registry, error) {
 		p.Limit, p.Offset = ptr(int64(queryLimit)), &offset
 		ok, err := c.registries.ReadRegistryEntities(p)
 		if err != nil {
-			return page{}, readError("listing registries", err)
+			return page{}, readError("listing registries", registriesQuery, err)
 		}
-		if ok.Payload == nil {
-			return page{}, malformed(registriesQuery, "empty body")
+		if ok.Payload == nil || ok.Payload.Resources == nil {
+			return page{}, malformed(registriesQuery, "no resources")
 		}
 		return page{ids: ok.Payload.Resources, total: total(ok.Payload.Meta)}, nil
 	})
@@ -43,10 +43,10 @@ func (c *Client) registryBatch(ctx context.Context, ids []string) ([]onboard.Reg
 	p.Ids = strings.Join(ids, ",")
 	ok, err := c.registries.ReadRegistryEntitiesByUUID(p)
 	if err != nil {
-		return nil, readError("reading registries", err)
+		return nil, readError("reading registries", registriesEntities, err)
 	}
-	if ok.Payload == nil {
-		return nil, malformed(registriesEntities, "empty body")
+	if ok.Payload == nil || ok.Payload.Resources == nil {
+		return nil, malformed(registriesEntities, "no resources")
 	}
 	out := make([]onboard.Registry, 0, len(ok.Payload.Resources))
 	for i, r := range ok.Payload.Resources {
@@ -67,7 +67,7 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 		return onboard.Registry{}, fmt.Errorf("null registry")
 	case r.ID == nil || *r.ID == "":
 		return onboard.Registry{}, fmt.Errorf("missing id")
-	case r.URL == nil || *r.URL == "":
+	case r.URL == nil || onboard.NormalizeURL(*r.URL) == "https://":
 		return onboard.Registry{}, fmt.Errorf("registry %s: missing url", *r.ID)
 	}
 	reg := onboard.Registry{ID: *r.ID, URL: onboard.NormalizeURL(*r.URL)}

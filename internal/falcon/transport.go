@@ -3,10 +3,12 @@ package falcon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -63,7 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case resp.StatusCode >= 500 && idempotent(req) && attempt < max5xxRetries:
 			wait = backoff(attempt)
 		default:
-			return resp, nil
+			return jsonError(resp), nil
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -126,4 +128,20 @@ func rewindable(req *http.Request) error {
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	req.Body, _ = req.GetBody()
 	return nil
+}
+
+// jsonError rewrites a non-JSON error answer (a proxy's or gateway's HTML
+// page) as a Falcon JSON error, so its status is kept: gofalcon could not
+// decode it, and a 403 page must still read as access denied.
+func jsonError(resp *http.Response) *http.Response {
+	if resp.StatusCode < 400 || strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return resp
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	msg, _ := json.Marshal(http.StatusText(resp.StatusCode) + " (non-JSON answer: " + strings.TrimSpace(string(b)) + ")")
+	resp.Body = io.NopCloser(strings.NewReader(`{"meta":{},"errors":[{"code":` + strconv.Itoa(resp.StatusCode) + `,"message":` + string(msg) + `}]}`))
+	resp.Header.Set("Content-Type", "application/json")
+	resp.ContentLength = -1
+	return resp
 }

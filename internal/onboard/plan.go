@@ -247,11 +247,18 @@ func regionsOf(a Account, scope Scope) ([]string, string) {
 		regions = scope.Regions
 	}
 	partition, _, _ := ParseRoleARN(a.RoleARN)
-	var out []string
+	var out, other []string
 	for _, r := range regions {
-		if (len(scope.Regions) == 0 || slices.Contains(scope.Regions, r)) && Partition(r) == partition {
+		switch {
+		case len(scope.Regions) > 0 && !slices.Contains(scope.Regions, r):
+		case Partition(r) != partition:
+			other = append(other, r)
+		default:
 			out = append(out, r)
 		}
+	}
+	if len(out) == 0 && len(other) > 0 {
+		return nil, fmt.Sprintf("CSPM active regions %s are not in the role's partition %q", strings.Join(other, ", "), partition)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), ""
