@@ -234,54 +234,15 @@ func readRole(ctx context.Context, c roleClient, name, accountID string) (iamrol
 	return role, nil
 }
 
-// cspmAccount finds the account in CSPM's list and applies the checks the
-// onboarding itself applies to a credential; reason says why it cannot be
-// used ("" when it can).
+// cspmAccount finds the account in CSPM's list; reason says why its
+// credential cannot be used (the onboarding's own rules), "" when it can.
 func cspmAccount(accounts []onboard.Account, id string) (onboard.Account, string) {
-	var acct *onboard.Account
-	for i := range accounts {
-		if accounts[i].ID == id {
-			acct = &accounts[i]
-			break
+	for _, a := range accounts {
+		if a.ID == id {
+			return a, onboard.Refusal(accounts, a)
 		}
 	}
-	switch {
-	case acct == nil:
-		return onboard.Account{}, "not registered with CrowdStrike CSPM (register it with CSPM first)"
-	case strings.TrimSpace(acct.RoleARN) == "":
-		return *acct, "CSPM has no IAM role ARN for this account"
-	}
-	partition, arnAccount, err := onboard.ParseRoleARN(acct.RoleARN)
-	switch {
-	case err != nil:
-		return *acct, fmt.Sprintf("CSPM role ARN %q is malformed (want arn:<partition>:iam::<account>:role/<name>)", acct.RoleARN)
-	case arnAccount != acct.ID:
-		return *acct, fmt.Sprintf("CSPM role ARN belongs to account %s, not %s (possible confused deputy): fix the CSPM registration", arnAccount, acct.ID)
-	case !typeMatches(acct.Type, partition):
-		return *acct, fmt.Sprintf("CSPM role ARN partition %q does not match account_type %q", partition, acct.Type)
-	case strings.TrimSpace(acct.ExternalID) == "":
-		return *acct, "CSPM has no external ID for this account"
-	case acct.ExternalID != strings.TrimSpace(acct.ExternalID):
-		return *acct, "CSPM external ID has surrounding whitespace"
-	}
-	for _, other := range accounts {
-		if other.ID != acct.ID && other.ExternalID == acct.ExternalID {
-			return *acct, fmt.Sprintf("CSPM external ID is shared with account %s; the onboarding skips every account sharing one", other.ID)
-		}
-	}
-	return *acct, ""
-}
-
-func typeMatches(accountType, partition string) bool {
-	switch strings.ToLower(accountType) {
-	case "commercial":
-		return partition == "aws"
-	case "gov", "govcloud", "gov-cloud":
-		return partition == "aws-us-gov"
-	case "china":
-		return partition == "aws-cn"
-	}
-	return true
+	return onboard.Account{}, "not registered with CrowdStrike CSPM (register it with CSPM first)"
 }
 
 // confirm asks for a typed "yes" on the terminal.

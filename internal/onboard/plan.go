@@ -205,7 +205,7 @@ func eligible(accounts []Account, scope Scope) ([]Account, []Skip) {
 		case len(byID[a.ID]) > 1 && !sameCredential(byID[a.ID]):
 			reason = "CSPM lists this account more than once with different credentials"
 		case sharers[a.ExternalID] > 1:
-			reason = fmt.Sprintf("external ID is shared with %d other CSPM account(s); every sharer is skipped", sharers[a.ExternalID]-1)
+			reason = sharedReason(sharers[a.ExternalID] - 1)
 		}
 		if reason != "" {
 			skipped = append(skipped, Skip{AccountID: a.ID, Reason: reason})
@@ -224,6 +224,29 @@ func eligible(accounts []Account, scope Scope) ([]Account, []Skip) {
 	}
 	slices.SortFunc(in, func(x, y Account) int { return strings.Compare(x.ID, y.ID) })
 	return in, skipped
+}
+
+// Refusal says why CSPM's credential for account a cannot be used, or "":
+// the same confused-deputy rules a run applies, with external IDs compared
+// over all of CSPM's accounts.
+func Refusal(accounts []Account, a Account) string {
+	if reason := a.check(); reason != "" {
+		return reason
+	}
+	others := 0
+	for _, o := range accounts {
+		if o.ID != a.ID && o.ExternalID == a.ExternalID {
+			others++
+		}
+	}
+	if others > 0 {
+		return sharedReason(others)
+	}
+	return ""
+}
+
+func sharedReason(others int) string {
+	return fmt.Sprintf("external ID is shared with %d other CSPM account(s); every sharer is skipped", others)
 }
 
 func sameCredential(as []Account) bool {

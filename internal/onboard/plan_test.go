@@ -199,3 +199,13 @@ func TestParseECRURL(t *testing.T) {
 		assert.Equal(t, want, [2]string{acc, region}, url)
 	}
 }
+
+func TestRefusalAppliesTheRunsRules(t *testing.T) {
+	a, b, c := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
+	c.ExternalID = b.ExternalID
+	all := []Account{a, b, c}
+	assert.Empty(t, Refusal(all, a))
+	assert.Contains(t, Refusal(all, b), "shared with 1 other")
+	a.RoleARN = b.RoleARN
+	assert.Contains(t, Refusal(all, a), "belongs to account 100000000002")
+}
