@@ -79,12 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	}
 
-	cfg, err := config.Load(getenv)
-	if err == nil {
-		err = cfg.RequireCredentials()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "configuration error:", err)
+	cfg, ok := loadConfig(getenv, stderr)
+	if !ok {
 		return exitUsage
 	}
 	level := cfg.LogLevel
@@ -115,6 +111,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitFatal
 	}
 	return report.ExitCode()
+}
+
+// loadConfig reads the environment of a real run (credentials required) and
+// reports what is wrong on stderr.
+func loadConfig(getenv func(string) string, stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Load(getenv)
+	if err == nil {
+		err = cfg.RequireCredentials()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "configuration error:", err)
+		return config.Config{}, false
+	}
+	return cfg, true
 }
 
 // validate rejects malformed narrowing flags before anything else happens.

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trustpolicy"
@@ -96,15 +95,11 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 		return exitUsage
 	}
 
-	cfg, err := config.Load(getenv)
-	if err == nil {
-		err = cfg.RequireCredentials()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "configuration error:", err)
+	cfg, ok := loadConfig(getenv, stderr)
+	if !ok {
 		return exitUsage
 	}
-	falcon, err := app.NewFalcon(ctx, cfg, app.Deps{HTTPClient: falconHTTPClient})
+	falcon, err := app.NewFalcon(ctx, cfg, app.Deps{HTTPClient: falconHTTPClient, LoadAWS: loadAWS})
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
