@@ -46,10 +46,7 @@ var (
 	}
 	// confirmInput and confirmInteractive are where --apply asks for "yes".
 	confirmInput       io.Reader = os.Stdin
-	confirmInteractive           = func() bool {
-		st, err := os.Stdin.Stat()
-		return err == nil && st.Mode()&os.ModeCharDevice != 0
-	}
+	confirmInteractive           = func() bool { return isTerminal(os.Stdin) }
 )
 
 type roleClient interface {
