@@ -3,6 +3,7 @@ package falcon
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	cspm "github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -10,11 +11,14 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
-// API page sizes: the CSPM query endpoint serves at most 500 IDs a page and
-// the entity endpoints take at most 100 IDs a call.
+// Page sizes: the largest each endpoint documents. The CSPM account query
+// serves at most 500 IDs a page, the registry query 5,000 (both silently
+// serve fewer when asked for more, and may serve fewer anyway: see
+// listAll); the entity endpoints take at most 100 IDs a call.
 const (
-	queryLimit = 500
-	batchSize  = 100
+	accountsPageMax   = 500
+	registriesPageMax = 5000
+	batchSize         = 100
 )
 
 const (
@@ -22,13 +26,14 @@ const (
 	accountsEntities = "GET /cloud-security-registration-aws/entities/account/v1"
 )
 
-// Accounts implements onboard.Falcon: every AWS account registered with CSPM.
-// IDs the entity endpoint does not return (207) come back as accounts with
-// no credential, which the plan skips with a reason.
+// Accounts implements onboard.Falcon: every AWS account registered with
+// CSPM, complete or an error. Records the entity endpoint does not return
+// (207) are asked for once more; an account whose record still does not
+// come back is returned with RecordMissing set, for the plan to skip.
 func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
-	ids, err := allIDs(ctx, queryLimit, c.concurrency, func(ctx context.Context, offset int64) (page, error) {
+	ids, err := listAll(ctx, accountsQuery, c.concurrency, func(ctx context.Context, offset int64) (page, error) {
 		p := cspm.NewCloudRegistrationAwsQueryAccountsParamsWithContext(ctx)
-		p.Limit, p.Offset = ptr(int64(queryLimit)), &offset
+		p.Limit, p.Offset = ptr(int64(accountsPageMax)), &offset
 		ok, multi, err := c.cspm.CloudRegistrationAwsQueryAccounts(p)
 		if err != nil {
 			return page{}, readError("listing CSPM accounts", accountsQuery, err)
@@ -39,17 +44,43 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 		} else if multi != nil {
 			payload = multi.Payload
 		}
-		if payload == nil || payload.Resources == nil {
-			return page{}, malformed(accountsQuery, "no resources")
+		if payload == nil {
+			return page{}, malformed(accountsQuery, "empty body")
 		}
-		return page{ids: payload.Resources, total: total(payload.Meta)}, nil
+		return pageOf(accountsQuery, payload.Resources, payload.Meta)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return inBatches(ctx, ids, batchSize, c.concurrency, c.accountBatch)
+	accounts, err := inBatches(ctx, ids, batchSize, c.concurrency, c.accountBatch)
+	if err != nil {
+		return nil, err
+	}
+	missing := missingAccounts(ids, accounts)
+	if len(missing) == 0 {
+		return accounts, nil
+	}
+	again, err := inBatches(ctx, missing, batchSize, c.concurrency, c.accountBatch)
+	if err != nil {
+		return nil, err
+	}
+	accounts = append(accounts, again...)
+	for _, id := range missingAccounts(missing, again) {
+		accounts = append(accounts, onboard.Account{ID: id, RecordMissing: true})
+	}
+	return accounts, nil
 }
 
+func missingAccounts(ids []string, got []onboard.Account) []string {
+	have := make(map[string]bool, len(got))
+	for _, a := range got {
+		have[a.ID] = true
+	}
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return have[id] })
+}
+
+// accountBatch reads the records of ids; a 207 answer is used for what it
+// returned.
 func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Account, error) {
 	p := cspm.NewCloudRegistrationAwsGetAccountsParamsWithContext(ctx)
 	p.Ids = ids
@@ -61,13 +92,12 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 	if ok != nil {
 		payload = ok.Payload
 	} else if multi != nil {
-		payload = multi.Payload // 207: some IDs unknown; use what came back
+		payload = multi.Payload
 	}
 	if payload == nil {
 		return nil, malformed(accountsEntities, "empty body")
 	}
-	found := map[string]bool{}
-	var out []onboard.Account
+	out := make([]onboard.Account, 0, len(payload.Resources))
 	for i, r := range payload.Resources {
 		if r == nil {
 			return nil, malformed(accountsEntities, fmt.Sprintf("resources[%d] is null", i))
@@ -79,22 +109,9 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 		if m := r.ResourceMetadata; m != nil {
 			a.RoleARN, a.ExternalID, a.CSPMPrincipal = m.IamRoleArn, m.ExternalID, m.IntermediateRoleArn
 		}
-		found[a.ID] = true
 		out = append(out, a)
 	}
-	for _, id := range ids {
-		if !found[id] {
-			out = append(out, onboard.Account{ID: id}) // listed but not returned
-		}
-	}
 	return out, nil
-}
-
-func total(m *models.MsaMetaInfo) int64 {
-	if m == nil || m.Pagination == nil || m.Pagination.Total == nil {
-		return -1
-	}
-	return *m.Pagination.Total
 }
 
 func ptr[T any](v T) *T { return &v }

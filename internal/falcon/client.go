@@ -38,6 +38,10 @@ type Client struct {
 	transport   *transport
 	concurrency int
 	host        string
+	// govFalcon: the tenant is in a Falcon GovCloud (us-gov-1, us-gov-2).
+	// A registry in AWS GovCloud says whether it is reached from a
+	// commercial Falcon cloud (see details).
+	govFalcon bool
 }
 
 // New resolves the API host (autodiscovering the cloud when asked) and
@@ -90,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		transport:   t,
 		concurrency: max(cfg.Concurrency, 1),
 		host:        host,
+		govFalcon:   isGovCloud(cfg.Cloud, host),
 	}, nil
 }
 

@@ -55,3 +55,10 @@ func resolveHost(ctx context.Context, cfg Config, hc *http.Client) (string, erro
 	}
 	return host, nil
 }
+
+// isGovCloud reports whether the tenant is in a Falcon GovCloud: by its
+// configured cloud, or by the API host it resolved to.
+func isGovCloud(cloud, host string) bool {
+	cloud = strings.ToLower(strings.TrimSpace(cloud))
+	return strings.HasPrefix(cloud, "us-gov-") || host == cloudHosts["us-gov-1"] || host == cloudHosts["us-gov-2"]
+}

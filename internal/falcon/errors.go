@@ -88,10 +88,16 @@ func readError(what, endpoint string, err error) error {
 
 // writeError maps a failed registry write onto onboard's errors.
 func writeError(err error) error {
-	if errors.Is(err, errToken) {
+	switch {
+	case errors.Is(err, onboard.ErrNotSent):
+		return onboard.ErrNotSent
+	case errors.Is(err, errToken):
 		return fmt.Errorf("%w: %w", onboard.ErrAccessDenied, err)
 	}
 	switch code := statusOf(err); {
+	case code == http.StatusTooManyRequests:
+		// Still rate limited after every retry: not processed.
+		return fmt.Errorf("%w (%s)", onboard.ErrNotSent, statusText(err))
 	case code == http.StatusConflict:
 		return onboard.ErrExists
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:

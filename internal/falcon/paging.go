@@ -2,55 +2,147 @@ package falcon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
+	"github.com/crowdstrike/gofalcon/falcon/models"
 	"golang.org/x/sync/errgroup"
 )
 
-// page is one page of a query endpoint: IDs and, when the API says, the total.
+// page is one page of a query endpoint.
 type page struct {
 	ids   []string
-	total int64 // -1 when the response has no pagination total
+	total int64 // meta.pagination.total
+	limit int64 // meta.pagination.limit; 0 when absent
 }
 
-// allIDs reads every page of a query endpoint. With a total from the first
-// page the rest are fetched in parallel; without one, page by page until a
-// short page.
-func allIDs(ctx context.Context, limit int64, concurrency int, fetch func(ctx context.Context, offset int64) (page, error)) ([]string, error) {
+// pageOf reads a query answer's IDs and pagination. A page without a total
+// cannot be checked for completeness, so it is malformed.
+func pageOf(endpoint string, ids []string, meta *models.MsaMetaInfo) (page, error) {
+	if ids == nil {
+		return page{}, malformed(endpoint, "no resources")
+	}
+	if meta == nil || meta.Pagination == nil || meta.Pagination.Total == nil {
+		return page{}, malformed(endpoint, "no meta.pagination.total: the listing cannot be checked for completeness")
+	}
+	p := page{ids: ids, total: *meta.Pagination.Total}
+	if l := meta.Pagination.Limit; l != nil && *l > 0 {
+		p.limit = int64(*l)
+	}
+	return p, nil
+}
+
+// fetchPage reads the page of a query endpoint that starts at offset.
+type fetchPage func(ctx context.Context, offset int64) (page, error)
+
+// listAll reads every ID of a query endpoint and returns them only if the
+// listing is complete: the distinct IDs number exactly the total the
+// endpoint reports. A server may serve fewer IDs than asked (the live API
+// caps limit silently per endpoint), so offsets step by what the first page
+// served, not by what was asked; the other pages are read in parallel. A
+// listing that does not add up is read again once, page by page, each
+// offset stepping by what the previous page served; if it still does not
+// add up, the listing fails (fail closed: planning on a partial listing
+// would re-create registries or prune accounts that are still there).
+func listAll(ctx context.Context, endpoint string, concurrency int, fetch fetchPage) ([]string, error) {
 	first, err := fetch(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
-	ids := first.ids
-	if first.total < 0 {
-		for p := first; int64(len(p.ids)) == limit; ids = append(ids, p.ids...) { // a full page: maybe more
-			if p, err = fetch(ctx, int64(len(ids))); err != nil {
-				return nil, err
-			}
-		}
-		return dedupe(ids), nil
+	l, err := parallelPages(ctx, first, concurrency, fetch)
+	if err != nil {
+		return nil, err
+	}
+	if complete(l, first.total) == nil {
+		return l.ids, nil
+	}
+	if l, err = sequentialPages(ctx, fetch); err != nil {
+		return nil, err
+	}
+	if err := complete(l, l.total); err != nil {
+		return nil, fmt.Errorf("incomplete listing from %s: %w, read twice; nothing is written on a partial listing", endpoint, err)
+	}
+	return l.ids, nil
+}
+
+// listing is what a read of all pages found: distinct IDs, the total the
+// pages reported, and whether they all reported the same one.
+type listing struct {
+	ids     []string
+	total   int64
+	changed string // "": every page reported total
+}
+
+func complete(l listing, total int64) error {
+	switch {
+	case l.changed != "":
+		return errors.New(l.changed)
+	case int64(len(l.ids)) != total:
+		return fmt.Errorf("%d distinct ids for a reported total of %d", len(l.ids), total)
+	}
+	return nil
+}
+
+// parallelPages reads the pages after first, stepping by what first served
+// (and by meta.pagination.limit when that is smaller).
+func parallelPages(ctx context.Context, first page, concurrency int, fetch fetchPage) (listing, error) {
+	step := int64(len(first.ids))
+	if first.limit > 0 {
+		step = min(step, first.limit)
 	}
 	var offsets []int64
-	for off := int64(len(first.ids)); off < first.total && len(first.ids) > 0; off += limit {
+	for off := step; step > 0 && off < first.total; off += step {
 		offsets = append(offsets, off)
 	}
-	pages := make([][]string, len(offsets))
+	pages := make([]page, len(offsets))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for i, off := range offsets {
-		g.Go(func() error {
-			p, err := fetch(gctx, off)
-			pages[i] = p.ids
+		g.Go(func() (err error) {
+			pages[i], err = fetch(gctx, off)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return listing{}, err
 	}
+	l := listing{ids: slices.Clone(first.ids), total: first.total}
 	for _, p := range pages {
-		ids = append(ids, p...)
+		l.ids = append(l.ids, p.ids...)
+		l.noteTotal(p.total)
 	}
-	return dedupe(ids), nil
+	l.ids = dedupe(l.ids)
+	return l, nil
+}
+
+// sequentialPages reads page after page, each offset advanced by what the
+// previous page served, until the first page's total is reached or a page
+// is empty.
+func sequentialPages(ctx context.Context, fetch fetchPage) (listing, error) {
+	var l listing
+	for offset := int64(0); ; {
+		p, err := fetch(ctx, offset)
+		if err != nil {
+			return listing{}, err
+		}
+		if offset == 0 {
+			l.total = p.total
+		}
+		l.noteTotal(p.total)
+		l.ids = append(l.ids, p.ids...)
+		offset += int64(len(p.ids))
+		if len(p.ids) == 0 || offset >= l.total {
+			l.ids = dedupe(l.ids)
+			return l, nil
+		}
+	}
+}
+
+func (l *listing) noteTotal(total int64) {
+	if total != l.total && l.changed == "" {
+		l.changed = fmt.Sprintf("the total changed from %d to %d while paging", l.total, total)
+	}
 }
 
 // dedupe drops repeats (a page boundary can shift while paging).

@@ -3,10 +3,14 @@ package falcon
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/crowdstrike/gofalcon/falcon/models"
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/strfmt"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
@@ -18,30 +22,55 @@ const (
 )
 
 // Registries implements onboard.Falcon: every registry in Container
-// Security, all pages. Any failure fails the whole listing (fail closed).
+// Security, all pages, complete or an error (fail closed).
 func (c *Client) Registries(ctx context.Context) ([]onboard.Registry, error) {
-	ids, err := allIDs(ctx, queryLimit, c.concurrency, func(ctx context.Context, offset int64) (page, error) {
+	ids, err := listAll(ctx, registriesQuery, c.concurrency, func(ctx context.Context, offset int64) (page, error) {
 		p := fci.NewReadRegistryEntitiesParamsWithContext(ctx)
-		p.Limit, p.Offset = ptr(int64(queryLimit)), &offset
+		p.Limit, p.Offset = ptr(int64(registriesPageMax)), &offset
 		ok, err := c.registries.ReadRegistryEntities(p)
 		if err != nil {
 			return page{}, readError("listing registries", registriesQuery, err)
 		}
-		if ok.Payload == nil || ok.Payload.Resources == nil {
-			return page{}, malformed(registriesQuery, "no resources")
+		if ok.Payload == nil {
+			return page{}, malformed(registriesQuery, "empty body")
 		}
-		return page{ids: ok.Payload.Resources, total: total(ok.Payload.Meta)}, nil
+		return pageOf(registriesQuery, ok.Payload.Resources, ok.Payload.Meta)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return inBatches(ctx, ids, batchSize, c.concurrency, c.registryBatch)
+	regs, err := inBatches(ctx, ids, batchSize, c.concurrency, c.registryBatch)
+	if err != nil {
+		return nil, err
+	}
+	// A registry the query listed but the entity call did not return was
+	// deleted meanwhile, or the answer is short: asked once more, it must
+	// come back (or be gone from the listing too) for the plan to be sound.
+	if missing := missingIDs(ids, regs); len(missing) > 0 {
+		again, err := inBatches(ctx, missing, batchSize, c.concurrency, c.registryBatch)
+		if err != nil {
+			return nil, err
+		}
+		if still := missingIDs(missing, again); len(still) > 0 {
+			return nil, fmt.Errorf("incomplete listing from %s: %d of %d listed registries not returned, twice (e.g. %s)",
+				registriesEntities, len(still), len(ids), still[0])
+		}
+		regs = append(regs, again...)
+	}
+	return regs, nil
+}
+
+func missingIDs(ids []string, got []onboard.Registry) []string {
+	have := make(map[string]bool, len(got))
+	for _, r := range got {
+		have[r.ID] = true
+	}
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return have[id] })
 }
 
 func (c *Client) registryBatch(ctx context.Context, ids []string) ([]onboard.Registry, error) {
 	p := fci.NewReadRegistryEntitiesByUUIDParamsWithContext(ctx)
-	p.Ids = strings.Join(ids, ",")
-	ok, err := c.registries.ReadRegistryEntitiesByUUID(p)
+	ok, err := c.registries.ReadRegistryEntitiesByUUID(p, repeatedIDs(ids))
 	if err != nil {
 		return nil, readError("reading registries", registriesEntities, err)
 	}
@@ -59,8 +88,24 @@ func (c *Client) registryBatch(ctx context.Context, ids []string) ([]onboard.Reg
 	return out, nil
 }
 
+// repeatedIDs sends ids as repeated `ids=` query parameters, as the live
+// API reads them; gofalcon's generated parameter is one string.
+func repeatedIDs(ids []string) fci.ClientOption {
+	return func(op *runtime.ClientOperation) {
+		next := op.Params
+		op.Params = runtime.ClientRequestWriterFunc(func(r runtime.ClientRequest, reg strfmt.Registry) error {
+			if err := next.WriteToRequest(r, reg); err != nil {
+				return err
+			}
+			return r.SetQueryParam("ids", ids...)
+		})
+	}
+}
+
 // registryOf reads what planning needs; a registry without ID or URL cannot
-// be planned against safely, so it is an error, not a guess.
+// be planned against safely, so it is an error, not a guess. Credential
+// details are write-only on the live API: whatever comes back (nothing, a
+// role, masked values) is kept as it is, for the plan to weigh.
 func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 	switch {
 	case r == nil:
@@ -74,11 +119,15 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 	if r.UserDefinedAlias != nil {
 		reg.Alias = *r.UserDefinedAlias
 	}
+	if r.State != nil {
+		reg.State = *r.State
+	}
 	if r.Type != nil && strings.EqualFold(*r.Type, registryTypeECR) {
 		reg.AccountID, reg.Region, _ = onboard.ParseECRURL(reg.URL)
 	}
-	if r.Credential != nil {
-		if d, ok := r.Credential.Details.(map[string]any); ok {
+	if cred := r.Credential; cred != nil {
+		reg.Expired = cred.Expired != nil && *cred.Expired
+		if d, ok := cred.Details.(map[string]any); ok {
 			reg.Credential.RoleARN, _ = d["aws_iam_role"].(string)
 			reg.Credential.ExternalID, _ = d["aws_external_id"].(string)
 		}
@@ -86,32 +135,55 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 	return reg, nil
 }
 
-// CreateRegistry implements onboard.Falcon. It is sent once: a 5xx or lost
-// answer comes back as onboard.ErrUncertain for the caller to re-check.
+// CreateRegistry implements onboard.Falcon. It is sent once: a 5xx, a lost
+// answer or a success without a registry id comes back as
+// onboard.ErrUncertain for the caller to re-check.
 func (c *Client) CreateRegistry(ctx context.Context, r onboard.Registry) (string, error) {
 	p := fci.NewCreateRegistryEntitiesParamsWithContext(ctx)
 	p.Body = &models.RegistryassessmentExternalRegistryPayload{
 		Type:             ptr(registryTypeECR),
 		URL:              ptr(r.URL),
 		UserDefinedAlias: r.Alias,
-		Credential:       &models.RegistryassessmentExternalCredPayload{Details: details(r.Credential)},
+		Credential:       &models.RegistryassessmentExternalCredPayload{Details: c.details(r)},
 	}
-	created, err := c.registries.CreateRegistryEntities(p)
+	created, err := c.registries.CreateRegistryEntities(p, anySuccess)
 	if err != nil {
 		return "", writeError(err)
 	}
-	if created.Payload == nil || created.Payload.Resources == nil || created.Payload.Resources.ID == nil {
-		return "", fmt.Errorf("%w (201 without a registry id)", onboard.ErrUncertain)
+	if created.Payload == nil || created.Payload.Resources == nil || created.Payload.Resources.ID == nil || *created.Payload.Resources.ID == "" {
+		return "", fmt.Errorf("%w (success answer without a registry id)", onboard.ErrUncertain)
 	}
 	return *created.Payload.Resources.ID, nil
 }
 
-// UpdateRegistry implements onboard.Falcon: PATCH the credential.
+// anySuccess makes the create reader accept every 2xx. The live API answers
+// a successful create with 200, gofalcon's generated reader accepts only
+// 201 (and reads 200 as an error); CrowdStrike's Terraform provider bends
+// the reader the same way. Every other status goes to the generated reader.
+func anySuccess(op *runtime.ClientOperation) {
+	next := op.Reader
+	op.Reader = runtime.ClientResponseReaderFunc(func(resp runtime.ClientResponse, c runtime.Consumer) (any, error) {
+		if code := resp.Code(); code >= 200 && code < 300 {
+			resp = as201{resp}
+		}
+		return next.ReadResponse(resp, c)
+	})
+}
+
+// as201 is a success answer presented to the generated reader as the one
+// success status it knows.
+type as201 struct{ runtime.ClientResponse }
+
+func (as201) Code() int { return http.StatusCreated }
+
+// UpdateRegistry implements onboard.Falcon: PATCH the credential and the
+// alias (which records the credential's fingerprint).
 func (c *Client) UpdateRegistry(ctx context.Context, r onboard.Registry) error {
 	p := fci.NewUpdateRegistryEntitiesParamsWithContext(ctx)
 	p.ID = r.ID
 	p.Body = &models.RegistryassessmentExternalRegistryPatchPayload{
-		Credential: &models.APICredPayload{Type: ptr(registryTypeECR), Details: details(r.Credential)},
+		Credential:       &models.APICredPayload{Type: ptr(registryTypeECR), Details: c.details(r)},
+		UserDefinedAlias: r.Alias,
 	}
 	if _, err := c.registries.UpdateRegistryEntities(p); err != nil {
 		return writeError(err)
@@ -119,16 +191,25 @@ func (c *Client) UpdateRegistry(ctx context.Context, r onboard.Registry) error {
 	return nil
 }
 
-// DeleteRegistry implements onboard.Falcon.
+// DeleteRegistry implements onboard.Falcon. A registry already gone (404)
+// is deleted.
 func (c *Client) DeleteRegistry(ctx context.Context, r onboard.Registry) error {
 	p := fci.NewDeleteRegistryEntitiesParamsWithContext(ctx)
 	p.Ids = r.ID
-	if _, err := c.registries.DeleteRegistryEntities(p); err != nil {
+	if _, err := c.registries.DeleteRegistryEntities(p); err != nil && statusOf(err) != http.StatusNotFound {
 		return writeError(err)
 	}
 	return nil
 }
 
-func details(cred onboard.Credential) map[string]string {
-	return map[string]string{"aws_iam_role": cred.RoleARN, "aws_external_id": cred.ExternalID}
+// details is an ECR registration's credential as CrowdStrike's own clients
+// send it (cloud-registry-connections, the Terraform provider): the role and
+// the external ID, and for a registry in AWS GovCloud whether the Falcon
+// tenant reaches it from a commercial Falcon cloud.
+func (c *Client) details(r onboard.Registry) map[string]any {
+	d := map[string]any{"aws_iam_role": r.Credential.RoleARN, "aws_external_id": r.Credential.ExternalID}
+	if onboard.Partition(r.Region) == "aws-us-gov" {
+		d["aws_gov_using_commercial_connection"] = !c.govFalcon
+	}
+	return d
 }

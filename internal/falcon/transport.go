@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
 // Retry limits. A 429 is retried often (it says "not processed, come back
@@ -62,14 +64,19 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return resp, nil
 			}
 			wait = retryAfter(resp.Header, time.Now())
+			if d, ok := onboard.WriteDeadline(ctx); ok && time.Now().Add(wait).After(d) {
+				// Not processed, and no time to send it again: the write
+				// is left for the next run, not reported as failed.
+				discard(resp)
+				return nil, onboard.ErrNotSent
+			}
 		case resp.StatusCode >= 500 && idempotent(req) && attempt < max5xxRetries:
 			wait = backoff(attempt)
 		default:
 			return jsonError(resp), nil
 		}
 		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
+			discard(resp)
 		}
 		if err := t.sleep(ctx, wait); err != nil {
 			return nil, err
@@ -113,6 +120,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// discard drains (a little of) an answer that will not be read, so its
+// connection can be reused.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
 }
 
 // rewindable buffers a request body so it can be sent again.

@@ -40,7 +40,6 @@ type accountEntry struct {
 
 const (
 	accountsDefaultLimit = 100
-	accountsMaxLimit     = 500
 	accountsMaxIDs       = 100
 )
 
@@ -101,13 +100,12 @@ func (s *Sim) handleQueryAccounts(rc *reqCtx, r *http.Request) reply {
 	if limit == 0 {
 		limit = accountsDefaultLimit
 	}
-	limit = min(limit, accountsMaxLimit)
 	s.mu.Lock()
 	ids := s.sortedAccountIDs()
 	s.mu.Unlock()
 	return reply{status: http.StatusOK, body: &models.RestAWSAccountQueryResponseExtV1{
 		Meta:      rc.pagedMeta(limit, offset, len(ids)),
-		Resources: page(ids, offset, limit),
+		Resources: page(ids, offset, min(limit, s.opts.AccountPageMax)),
 	}}
 }
 
@@ -185,4 +183,23 @@ func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
 		Conditions:         []*models.DomainCloudCondition{},
 		Status:             []*models.DomainProductFeaturesStatus{},
 	}
+}
+
+// RegenerateExternalID gives an account a new external ID, as CSPM does
+// when asked to regenerate it; the account's role accepts only the new one
+// from then on. It returns the new ID.
+func (s *Sim) RegenerateExternalID(accountID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.accounts[accountID]
+	if !ok {
+		return ""
+	}
+	e.ExternalID = newUUID()
+	e.updated = time.Now().UTC()
+	if r, ok := s.roles[e.RoleARN]; ok {
+		r.externalID = e.ExternalID
+		s.roles[e.RoleARN] = r
+	}
+	return e.ExternalID
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/go-openapi/strfmt"
 )
@@ -33,26 +34,47 @@ func decodeValid(r *http.Request, v validatable) string {
 	return ""
 }
 
-// credDetails extracts aws_iam_role (required) and aws_external_id
-// (optional) from a credential details object.
-func credDetails(d any) (arn, extID, msg string) {
+// credential is what a registry write sent in credential.details.
+type credential struct {
+	role, externalID   string
+	govUsingCommercial *bool
+}
+
+// credDetails reads a credential details object: aws_iam_role (required),
+// aws_external_id (optional), and for a registry in AWS GovCloud
+// aws_gov_using_commercial_connection, which must say whether the tenant's
+// Falcon cloud is commercial. It returns a non-empty message on failure.
+func (s *Sim) credDetails(d any, registryURL string) (credential, string) {
 	m, ok := d.(map[string]any)
 	if !ok {
-		return "", "", "credential details must be an object"
+		return credential{}, "credential details must be an object"
 	}
-	arn, _ = m["aws_iam_role"].(string)
-	if arn == "" {
-		return "", "", "credential details: aws_iam_role is required"
+	var c credential
+	c.role, _ = m["aws_iam_role"].(string)
+	if c.role == "" {
+		return credential{}, "credential details: aws_iam_role is required"
 	}
-	if !roleARN.MatchString(arn) {
-		return "", "", fmt.Sprintf("credential details: invalid aws_iam_role %q", arn)
+	if !roleARN.MatchString(c.role) {
+		return credential{}, fmt.Sprintf("credential details: invalid aws_iam_role %q", c.role)
 	}
 	if v, present := m["aws_external_id"]; present {
-		if extID, ok = v.(string); !ok {
-			return "", "", "credential details: aws_external_id must be a string"
+		if c.externalID, ok = v.(string); !ok {
+			return credential{}, "credential details: aws_external_id must be a string"
 		}
 	}
-	return arn, extID, ""
+	if v, present := m["aws_gov_using_commercial_connection"]; present {
+		b, ok := v.(bool)
+		if !ok {
+			return credential{}, "credential details: aws_gov_using_commercial_connection must be a boolean"
+		}
+		c.govUsingCommercial = &b
+	}
+	if strings.Contains(registryURL, ".dkr.ecr.us-gov-") {
+		if c.govUsingCommercial == nil || *c.govUsingCommercial == s.opts.GovCloud {
+			return credential{}, fmt.Sprintf("credential details: a registry in AWS GovCloud needs aws_gov_using_commercial_connection=%t from this Falcon cloud", !s.opts.GovCloud)
+		}
+	}
+	return c, ""
 }
 
 // assumeRole simulates RegistryAssessmentPrincipal calling sts:AssumeRole on

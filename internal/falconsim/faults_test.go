@@ -32,7 +32,7 @@ func TestFaultAfterWriteCreate(t *testing.T) {
 }
 
 func TestFaultBeforeWriteTimesAndBody(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, specOptions)
 	acct := GenerateAccounts(1, testRegions)[0]
 	e.sim.AddAccounts(acct)
 	e.sim.InjectFault(Fault{Method: http.MethodPost, Path: pathRegistryEntities, Status: http.StatusInternalServerError, Times: 2})

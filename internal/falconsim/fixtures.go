@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
 // DefaultReaderRole is the role name GenerateAccounts uses.
@@ -51,8 +53,9 @@ func ECRURL(accountID, region string) string {
 //
 //   - 111111111111 prod-payments, 222222222222 prod-checkout,
 //     333333333333 staging-web, 444444444444 data-lake: healthy, 2-3
-//     regions each; prod-payments is already onboarded (one registry per
-//     region, alias ecr-onboard-<id>-<region>, correct credential).
+//     regions each; prod-payments is already onboarded by ecr-onboard (one
+//     registry per region, with the alias it writes and the correct
+//     credential).
 //   - 555555555555 legacy-batch: role does not trust the registry
 //     assessment principal (creates fail with "unable to assume role").
 //   - 666666666666 shared-tools: confused deputy, its role ARN points to
@@ -85,10 +88,11 @@ func DemoFixtures(s *Sim) {
 	noRegions.Regions = nil
 
 	s.AddAccounts(payments, checkout, staging, dataLake, brokenTrust, deputy, noExt, noRegions)
+	cred := onboard.Credential{RoleARN: payments.RoleARN, ExternalID: payments.ExternalID}
 	for _, region := range payments.Regions {
 		s.AddRegistry(Registry{
 			URL:        ECRURL(payments.ID, region),
-			Alias:      fmt.Sprintf("ecr-onboard-%s-%s", payments.ID, region),
+			Alias:      onboard.Owner("ecr-onboard").Alias(payments.ID, region, cred),
 			RoleARN:    payments.RoleARN,
 			ExternalID: payments.ExternalID,
 		})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
@@ -91,6 +92,17 @@ func regPayload(url, alias, roleARN, extID string) *models.RegistryassessmentExt
 			"aws_external_id": extID,
 		}},
 	}
+}
+
+// getRegistries reads registry entities by ids, one repeated parameter each.
+func getRegistries(t *testing.T, e *env, ids ...string) models.DomainExternalRegistryListResponse {
+	t.Helper()
+	resp := do(t, e.srv, http.MethodGet, pathRegistryEntities+"?ids="+strings.Join(ids, "&ids="), mustToken(t, e))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var body models.DomainExternalRegistryListResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.NoError(t, body.Validate(strfmt.Default))
+	return body
 }
 
 // mustToken fetches an access token with a plain form POST.

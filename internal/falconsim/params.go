@@ -7,22 +7,19 @@ import (
 	"strings"
 )
 
-// idsParam collects key from the query, accepting both repeated parameters
-// (collectionFormat multi, as gofalcon sends for account ids) and
-// comma-separated values (csv). Blanks are dropped, duplicates removed,
-// order kept.
+// idsParam collects key from the query as the live API reads it: one ID per
+// repeated parameter (ids=a&ids=b). A comma-joined value is one (unknown)
+// ID. Blanks are dropped, duplicates removed, order kept.
 func idsParam(q url.Values, key string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, v := range q[key] {
-		for _, id := range strings.Split(v, ",") {
-			id = strings.TrimSpace(id)
-			if id == "" || seen[id] {
-				continue
-			}
-			seen[id] = true
-			out = append(out, id)
+	for _, id := range q[key] {
+		id = strings.TrimSpace(id)
+		if id == "" || seen[id] {
+			continue
 		}
+		seen[id] = true
+		out = append(out, id)
 	}
 	return out
 }

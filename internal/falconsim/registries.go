@@ -20,7 +20,11 @@ type Registry struct {
 	ExternalID string // credential details aws_external_id
 	Type       string // "ecr"
 	State      string // e.g. "pending"
+	Expired    bool   // credential.expired
 	CreatedAt  time.Time
+	// GovUsingCommercial is credential details
+	// aws_gov_using_commercial_connection, when sent.
+	GovUsingCommercial *bool
 }
 
 type regEntry struct {
@@ -35,7 +39,6 @@ type regEntry struct {
 
 const (
 	registriesDefaultLimit = 100
-	registriesMaxLimit     = 500
 	registriesMaxIDs       = 100
 	registryTypeECR        = "ecr"
 	registryDefaultState   = "pending"
@@ -120,8 +123,37 @@ func (s *Sim) findRegistryByURL(u string) *regEntry {
 
 func fmtTime(t time.Time) *string { return ptr(t.UTC().Format(time.RFC3339)) }
 
-// model renders the entry as gofalcon's DomainExternalAPIRegistry.
-func (e *regEntry) model() *models.DomainExternalAPIRegistry {
+// SetRegistryState sets what Falcon says of a registry: its state and
+// whether its credential expired. It reports whether the registry exists.
+func (s *Sim) SetRegistryState(id, state string, expired bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, e := s.findRegistry(id)
+	if e == nil {
+		return false
+	}
+	e.State, e.Expired, e.stateChangedAt = state, expired, time.Now().UTC()
+	return true
+}
+
+// details renders stored credential details as mode says GETs return them.
+func (e *regEntry) details(mode DetailsMode) map[string]any {
+	d := map[string]any{}
+	if mode >= DetailsRole {
+		d["aws_iam_role"] = e.RoleARN
+	}
+	switch mode {
+	case DetailsMasked:
+		d["aws_external_id"] = "****"
+	case DetailsFull:
+		d["aws_external_id"] = e.ExternalID
+	}
+	return d
+}
+
+// model renders the entry as gofalcon's DomainExternalAPIRegistry, with
+// credential details as mode says.
+func (e *regEntry) model(mode DetailsMode) *models.DomainExternalAPIRegistry {
 	never := time.Time{}
 	return &models.DomainExternalAPIRegistry{
 		ID:                 ptr(e.ID),
@@ -140,12 +172,9 @@ func (e *regEntry) model() *models.DomainExternalAPIRegistry {
 			ID:        ptr(e.credID),
 			CreatedAt: fmtTime(e.credCreatedAt),
 			UpdatedAt: fmtTime(e.credUpdatedAt),
-			Expired:   ptr(false),
+			Expired:   ptr(e.Expired),
 			ExpiredAt: fmtTime(never),
-			Details: map[string]any{
-				"aws_iam_role":    e.RoleARN,
-				"aws_external_id": e.ExternalID,
-			},
+			Details:   e.details(mode),
 		},
 	}
 }
@@ -164,18 +193,17 @@ func (s *Sim) handleQueryRegistries(rc *reqCtx, r *http.Request) reply {
 	if limit == 0 {
 		limit = registriesDefaultLimit
 	}
-	if limit > registriesMaxLimit {
-		return errReply(rc, http.StatusBadRequest, fmt.Sprintf("limit %d exceeds maximum of %d", limit, registriesMaxLimit))
-	}
 	s.mu.Lock()
 	ids := make([]string, len(s.registries))
 	for i, e := range s.registries {
 		ids[i] = e.ID
 	}
 	s.mu.Unlock()
+	// Asked for more than its maximum, the endpoint serves its maximum and
+	// still echoes the limit asked.
 	return reply{status: http.StatusOK, body: &models.DomainExternalQueryResponse{
 		Meta:      rc.pagedMeta(limit, offset, len(ids)),
-		Resources: page(ids, offset, limit),
+		Resources: page(ids, offset, min(limit, s.opts.RegistryPageMax)),
 	}}
 }
 
@@ -193,7 +221,7 @@ func (s *Sim) handleGetRegistries(rc *reqCtx, r *http.Request) reply {
 	s.mu.Lock()
 	for _, id := range ids {
 		if _, e := s.findRegistry(id); e != nil {
-			body.Resources = append(body.Resources, e.model())
+			body.Resources = append(body.Resources, e.model(s.opts.Details))
 		}
 	}
 	s.mu.Unlock()
@@ -212,7 +240,7 @@ func (s *Sim) handleCreateRegistry(rc *reqCtx, r *http.Request) reply {
 	if !ecrURL.MatchString(normalizeURL(*p.URL)) {
 		return errReply(rc, http.StatusBadRequest, fmt.Sprintf("invalid ECR registry url %q: want https://<account>.dkr.ecr.<region>.amazonaws.com", *p.URL))
 	}
-	roleARN, extID, msg := credDetails(p.Credential.Details)
+	cred, msg := s.credDetails(p.Credential.Details, *p.URL)
 	if msg != "" {
 		return errReply(rc, http.StatusBadRequest, msg)
 	}
@@ -222,22 +250,23 @@ func (s *Sim) handleCreateRegistry(rc *reqCtx, r *http.Request) reply {
 	if dup := s.findRegistryByURL(*p.URL); dup != nil {
 		return errReply(rc, http.StatusConflict, fmt.Sprintf("registry already exists: %s (id %s)", *p.URL, dup.ID))
 	}
-	if msg := s.assumeRole(roleARN, extID); msg != "" {
+	if msg := s.assumeRole(cred.role, cred.externalID); msg != "" {
 		return errReply(rc, http.StatusBadRequest, msg)
 	}
 	e := newRegEntry(Registry{
-		ID:         newUUID(),
-		URL:        strings.TrimSpace(*p.URL),
-		Alias:      p.UserDefinedAlias,
-		RoleARN:    roleARN,
-		ExternalID: extID,
-		Type:       registryTypeECR,
-		State:      registryDefaultState,
-		CreatedAt:  time.Now().UTC(),
+		ID:                 newUUID(),
+		URL:                strings.TrimSpace(*p.URL),
+		Alias:              p.UserDefinedAlias,
+		RoleARN:            cred.role,
+		ExternalID:         cred.externalID,
+		GovUsingCommercial: cred.govUsingCommercial,
+		Type:               registryTypeECR,
+		State:              registryDefaultState,
+		CreatedAt:          time.Now().UTC(),
 	}, p.URLUniquenessKey)
 	s.registries = append(s.registries, e)
 	s.stats.CreatesSucceeded++
-	return reply{status: http.StatusCreated, body: &models.DomainExternalRegistryResponse{Meta: rc.meta(), Resources: e.model()}}
+	return reply{status: s.opts.CreateStatus, body: &models.DomainExternalRegistryResponse{Meta: rc.meta(), Resources: e.model(s.opts.Details)}}
 }
 
 // handleUpdateRegistry implements PATCH /container-security/entities/registries/v1?id=.
@@ -250,9 +279,8 @@ func (s *Sim) handleUpdateRegistry(rc *reqCtx, r *http.Request) reply {
 	if msg := decodeValid(r, &p); msg != "" {
 		return errReply(rc, http.StatusBadRequest, msg)
 	}
-	roleARN, extID, msg := credDetails(p.Credential.Details)
-	if msg != "" {
-		return errReply(rc, http.StatusBadRequest, msg)
+	if *p.Credential.Type != registryTypeECR {
+		return errReply(rc, http.StatusBadRequest, fmt.Sprintf("unsupported credential type %q", *p.Credential.Type))
 	}
 
 	s.mu.Lock()
@@ -261,19 +289,26 @@ func (s *Sim) handleUpdateRegistry(rc *reqCtx, r *http.Request) reply {
 	if e == nil {
 		return errReply(rc, http.StatusNotFound, fmt.Sprintf("registry %s not found", id))
 	}
-	if msg := s.assumeRole(roleARN, extID); msg != "" {
+	cred, msg := s.credDetails(p.Credential.Details, e.URL)
+	if msg != "" {
+		return errReply(rc, http.StatusBadRequest, msg)
+	}
+	if msg := s.assumeRole(cred.role, cred.externalID); msg != "" {
 		return errReply(rc, http.StatusBadRequest, msg)
 	}
 	now := time.Now().UTC()
-	e.RoleARN, e.ExternalID = roleARN, extID
+	e.RoleARN, e.ExternalID, e.GovUsingCommercial = cred.role, cred.externalID, cred.govUsingCommercial
+	// A credential that just validated is not expired, and the registry
+	// waits for its next assessment.
+	e.Expired, e.State, e.stateChangedAt = false, registryDefaultState, now
 	e.credUpdatedAt, e.updatedAt = now, now
 	if p.UserDefinedAlias != "" {
 		e.Alias = p.UserDefinedAlias
 	}
-	if p.State != "" && p.State != e.State {
-		e.State, e.stateChangedAt = p.State, now
+	if p.State != "" {
+		e.State = p.State
 	}
-	return reply{status: http.StatusOK, body: &models.DomainExternalRegistryResponse{Meta: rc.meta(), Resources: e.model()}}
+	return reply{status: http.StatusOK, body: &models.DomainExternalRegistryResponse{Meta: rc.meta(), Resources: e.model(s.opts.Details)}}
 }
 
 // handleDeleteRegistries implements DELETE /container-security/entities/registries/v1?ids=.
@@ -288,7 +323,7 @@ func (s *Sim) handleDeleteRegistries(rc *reqCtx, r *http.Request) reply {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if i, e := s.findRegistry(id); e != nil {
-			body.Resources = append(body.Resources, e.model())
+			body.Resources = append(body.Resources, e.model(s.opts.Details))
 			s.registries = append(s.registries[:i], s.registries[i+1:]...)
 		}
 	}

@@ -7,13 +7,19 @@ import (
 
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/crowdstrike/gofalcon/falcon/models"
+	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/strfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
+// specOptions make the simulator answer as the API spec says (create: 201,
+// credential details returned), so gofalcon's generated readers read it
+// unchanged; the live defaults are pinned by TestLiveServiceDefaults.
+var specOptions = Options{CreateStatus: http.StatusCreated, Details: DetailsFull}
+
 func TestRegistryLifecycle(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, specOptions)
 	acct := GenerateAccounts(1, testRegions)[0]
 	e.sim.AddAccounts(acct)
 
@@ -34,7 +40,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	_, err = e.img.CreateRegistryEntities(createParams(acct, "us-west-2"))
 	require.NoError(t, err)
 
-	// Query in creation order, then read entities by comma-joined ids.
+	// Query in creation order, then read entities by repeated ids.
 	q, err := e.img.ReadRegistryEntities(fci.NewReadRegistryEntitiesParams())
 	require.NoError(t, err)
 	require.NoError(t, q.Payload.Validate(strfmt.Default))
@@ -42,11 +48,8 @@ func TestRegistryLifecycle(t *testing.T) {
 	assert.Equal(t, *reg.ID, q.Payload.Resources[0])
 	assert.EqualValues(t, 2, *q.Payload.Meta.Pagination.Total)
 
-	ids := append(q.Payload.Resources, "00000000-0000-4000-8000-000000000000")
-	got, err := e.img.ReadRegistryEntitiesByUUID(fci.NewReadRegistryEntitiesByUUIDParams().WithIds(strings.Join(ids, ",")))
-	require.NoError(t, err)
-	require.NoError(t, got.Payload.Validate(strfmt.Default))
-	require.Len(t, got.Payload.Resources, 2, "unknown ids are omitted")
+	got := getRegistries(t, e, append(q.Payload.Resources, "00000000-0000-4000-8000-000000000000")...)
+	require.Len(t, got.Resources, 2, "unknown ids are omitted")
 
 	// Duplicate (case/trailing slash differences) -> 409.
 	dup := createParams(acct, "us-east-1")
@@ -63,7 +66,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	e.sim.AddRole("arn:aws:iam::"+acct.ID+":role/NewRole", "new-ext", true)
 	upd, err := e.img.UpdateRegistryEntities(fci.NewUpdateRegistryEntitiesParams().WithID(*reg.ID).WithBody(&models.RegistryassessmentExternalRegistryPatchPayload{
 		UserDefinedAlias: "renamed",
-		Credential: &models.APICredPayload{Type: ptr("aws_iam_role"), Details: map[string]any{
+		Credential: &models.APICredPayload{Type: ptr("ecr"), Details: map[string]any{
 			"aws_iam_role": "arn:aws:iam::" + acct.ID + ":role/NewRole", "aws_external_id": "new-ext",
 		}},
 	}))
@@ -74,7 +77,7 @@ func TestRegistryLifecycle(t *testing.T) {
 
 	// Patch with bad credential -> 400; unknown id -> 404.
 	badPatch := &models.RegistryassessmentExternalRegistryPatchPayload{
-		Credential: &models.APICredPayload{Type: ptr("aws_iam_role"), Details: map[string]any{
+		Credential: &models.APICredPayload{Type: ptr("ecr"), Details: map[string]any{
 			"aws_iam_role": acct.RoleARN, "aws_external_id": "wrong",
 		}},
 	}
@@ -101,7 +104,7 @@ func TestRegistryLifecycle(t *testing.T) {
 }
 
 func TestCreateRegistryValidation(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, specOptions)
 	good := GenerateAccounts(1, testRegions)[0]
 	untrusted := GenerateAccounts(2, testRegions)[1]
 	untrusted.TrustsRegistryAssessment = false
@@ -150,21 +153,105 @@ func TestCreateRegistryValidation(t *testing.T) {
 }
 
 func TestRegistryQueryLimits(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, Options{RegistryPageMax: 2})
 	for i := range 3 {
 		e.sim.AddRegistry(Registry{URL: ECRURL(GenerateAccounts(3, nil)[i].ID, "us-east-1")})
 	}
+	want := e.sim.Registries()
 	limit, offset := int64(2), int64(1)
 	q, err := e.img.ReadRegistryEntities(fci.NewReadRegistryEntitiesParams().WithLimit(&limit).WithOffset(&offset))
 	require.NoError(t, err)
-	want := e.sim.Registries()
 	assert.Equal(t, []string{want[1].ID, want[2].ID}, q.Payload.Resources)
 
+	// Asked for more than the page maximum: served the maximum, silently,
+	// with the limit asked echoed and the total.
+	limit, offset = 3, 0
+	q, err = e.img.ReadRegistryEntities(fci.NewReadRegistryEntitiesParams().WithLimit(&limit).WithOffset(&offset))
+	require.NoError(t, err)
+	assert.Equal(t, []string{want[0].ID, want[1].ID}, q.Payload.Resources)
+	assert.EqualValues(t, 3, *q.Payload.Meta.Pagination.Limit)
+	assert.EqualValues(t, 3, *q.Payload.Meta.Pagination.Total)
+
 	tok := mustToken(t, e)
-	assert.Equal(t, http.StatusBadRequest, do(t, e.srv, http.MethodGet, pathQueryRegistries+"?limit=501", tok).StatusCode)
 	ids := make([]string, 101)
 	for i := range ids {
 		ids[i] = newUUID()
 	}
-	assert.Equal(t, http.StatusBadRequest, do(t, e.srv, http.MethodGet, pathRegistryEntities+"?ids="+strings.Join(ids, ","), tok).StatusCode)
+	assert.Equal(t, http.StatusBadRequest, do(t, e.srv, http.MethodGet, pathRegistryEntities+"?ids="+strings.Join(ids, "&ids="), tok).StatusCode)
+}
+
+// The simulator's defaults are the live service's (CONTRACT §7), as
+// CrowdStrike's own clients reveal it.
+func TestLiveServiceDefaults(t *testing.T) {
+	e := newEnv(t, Options{})
+	acct := GenerateAccounts(1, testRegions)[0]
+	e.sim.AddAccounts(acct)
+
+	// A successful create answers 200 (gofalcon's generated reader, which
+	// knows only 201, reads it as an error although the registry exists).
+	_, err := e.img.CreateRegistryEntities(createParams(acct, "us-east-1"))
+	var apiErr *runtime.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusOK, apiErr.Code)
+	require.Len(t, e.sim.Registries(), 1)
+	id := e.sim.Registries()[0].ID
+
+	// Credential details are write-only: GETs return none.
+	got := getRegistries(t, e, id)
+	require.Len(t, got.Resources, 1)
+	assert.Equal(t, map[string]any{}, got.Resources[0].Credential.Details)
+	assert.False(t, *got.Resources[0].Credential.Expired)
+
+	// Entity ids are read one per repeated parameter: a comma-joined value
+	// is one unknown id.
+	assert.Empty(t, getRegistries(t, e, id+","+id).Resources)
+
+	// The registry query serves at most 500 a page, asked for more.
+	assert.Equal(t, DefaultRegistryPageMax, e.sim.Options().RegistryPageMax)
+	assert.Equal(t, DefaultAccountPageMax, e.sim.Options().AccountPageMax)
+}
+
+func TestDetailsVariantsAndState(t *testing.T) {
+	for mode, want := range map[DetailsMode]func(a Account) map[string]any{
+		DetailsNone: func(Account) map[string]any { return map[string]any{} },
+		DetailsRole: func(a Account) map[string]any { return map[string]any{"aws_iam_role": a.RoleARN} },
+		DetailsMasked: func(a Account) map[string]any {
+			return map[string]any{"aws_iam_role": a.RoleARN, "aws_external_id": "****"}
+		},
+		DetailsFull: func(a Account) map[string]any {
+			return map[string]any{"aws_iam_role": a.RoleARN, "aws_external_id": a.ExternalID}
+		},
+	} {
+		e := newEnv(t, Options{Details: mode, CreateStatus: http.StatusCreated})
+		acct := GenerateAccounts(1, testRegions)[0]
+		e.sim.AddAccounts(acct)
+		created, err := e.img.CreateRegistryEntities(createParams(acct, "us-east-1"))
+		require.NoError(t, err)
+		assert.Equal(t, want(acct), created.Payload.Resources.Credential.Details, "create answer, mode %d", mode)
+		id := *created.Payload.Resources.ID
+		require.True(t, e.sim.SetRegistryState(id, "error", true))
+		got := getRegistries(t, e, id).Resources[0]
+		assert.Equal(t, want(acct), got.Credential.Details, "GET, mode %d", mode)
+		assert.Equal(t, "error", *got.State)
+		assert.True(t, *got.Credential.Expired)
+	}
+}
+
+func TestGovCloudRegistriesSayHowFalconReachesThem(t *testing.T) {
+	for _, govFalcon := range []bool{false, true} {
+		e := newEnv(t, Options{CreateStatus: http.StatusCreated, GovCloud: govFalcon})
+		acct := GenerateAccounts(1, nil)[0]
+		acct.RoleARN = "arn:aws-us-gov:iam::" + acct.ID + ":role/CSPM"
+		e.sim.AddAccounts(acct)
+		body := regPayload(ECRURL(acct.ID, "us-gov-west-1"), "gov", acct.RoleARN, acct.ExternalID)
+		_, err := e.img.CreateRegistryEntities(fci.NewCreateRegistryEntitiesParams().WithBody(body))
+		var bad *fci.CreateRegistryEntitiesBadRequest
+		require.ErrorAs(t, err, &bad, "without aws_gov_using_commercial_connection")
+		body.Credential.Details.(map[string]any)["aws_gov_using_commercial_connection"] = govFalcon
+		_, err = e.img.CreateRegistryEntities(fci.NewCreateRegistryEntitiesParams().WithBody(body))
+		require.ErrorAs(t, err, &bad, "the wrong way round")
+		body.Credential.Details.(map[string]any)["aws_gov_using_commercial_connection"] = !govFalcon
+		_, err = e.img.CreateRegistryEntities(fci.NewCreateRegistryEntitiesParams().WithBody(body))
+		require.NoError(t, err)
+	}
 }

@@ -15,6 +15,8 @@ import (
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
 func TestListenAndServeTLS(t *testing.T) {
@@ -38,11 +40,12 @@ func TestListenAndServeTLS(t *testing.T) {
 }
 
 func TestDemoFixtures(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, specOptions)
 	DemoFixtures(e.sim)
 	regs := e.sim.Registries()
 	require.Len(t, regs, 3)
-	assert.Equal(t, "ecr-onboard-111111111111-us-east-1", regs[0].Alias)
+	assert.True(t, onboard.Owner("ecr-onboard").Owns(onboard.Registry{AccountID: "111111111111", Region: "us-east-1", Alias: regs[0].Alias}),
+		"onboarded by ecr-onboard: %s", regs[0].Alias)
 
 	acct := func(id string) Account {
 		e.sim.mu.Lock()
@@ -67,7 +70,7 @@ func TestDemoFixtures(t *testing.T) {
 }
 
 func TestConcurrentCreates(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newEnv(t, specOptions)
 	accts := GenerateAccounts(20, testRegions)
 	e.sim.AddAccounts(accts...)
 	var wg sync.WaitGroup

@@ -14,8 +14,9 @@ const (
 	DefaultTokenTTL     = 30 * time.Minute
 )
 
-// Options configures a Sim. Zero values select the defaults above; a zero
-// RateLimitPerMinute disables rate limiting and a zero Latency adds none.
+// Options configures a Sim. Zero values select the live service's
+// behaviour (CONTRACT §7) and the defaults above; a zero RateLimitPerMinute
+// disables rate limiting and a zero Latency adds none.
 type Options struct {
 	ClientID, ClientSecret string
 	// Region is returned in the X-Cs-Region header of token responses.
@@ -31,7 +32,39 @@ type Options struct {
 	// RateLimitBurst is the bucket size (0: RateLimitPerMinute, a full
 	// minute's quota).
 	RateLimitBurst int
+
+	// CreateStatus is the status of a successful registry create: 200, as
+	// the live service answers (default), or 201, as the API spec says.
+	CreateStatus int
+	// Details is what registry GETs return of a stored credential: nothing
+	// (the live service: credentials are write-only), the role only, the
+	// role with a masked external ID, or everything.
+	Details DetailsMode
+	// RegistryPageMax and AccountPageMax silently cap the limit of the
+	// registry and CSPM account queries (asked for more, they serve this
+	// many). Defaults: 500 each.
+	RegistryPageMax, AccountPageMax int
+	// GovCloud says the tenant is in a Falcon GovCloud; registries in AWS
+	// GovCloud must then say aws_gov_using_commercial_connection=false
+	// (true from a commercial Falcon cloud).
+	GovCloud bool
 }
+
+// DetailsMode is what registry GETs return of credential details.
+type DetailsMode int
+
+const (
+	DetailsNone   DetailsMode = iota // {} (the live service)
+	DetailsRole                      // {"aws_iam_role": …}
+	DetailsMasked                    // {"aws_iam_role": …, "aws_external_id": "****"}
+	DetailsFull                      // {"aws_iam_role": …, "aws_external_id": …}
+)
+
+// Live-service page maxima of the query endpoints.
+const (
+	DefaultRegistryPageMax = 500
+	DefaultAccountPageMax  = 500
+)
 
 // Sim is the simulated Falcon API. It implements http.Handler and is safe
 // for concurrent use.
@@ -62,6 +95,15 @@ func New(opts Options) *Sim {
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.CreateStatus == 0 {
+		opts.CreateStatus = http.StatusOK
+	}
+	if opts.RegistryPageMax <= 0 {
+		opts.RegistryPageMax = DefaultRegistryPageMax
+	}
+	if opts.AccountPageMax <= 0 {
+		opts.AccountPageMax = DefaultAccountPageMax
 	}
 	return &Sim{
 		opts:     opts,

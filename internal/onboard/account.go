@@ -20,6 +20,10 @@ type Account struct {
 	// CSPMPrincipal is CrowdStrike's role that CSPM assumes RoleARN from
 	// (resource_metadata.intermediate_role_arn), when CSPM says.
 	CSPMPrincipal string
+	// RecordMissing: CSPM listed the account but did not return its record
+	// (a 207 answer, asked twice). Nothing is known of it but its ID: it is
+	// skipped, and its registrations are never pruned.
+	RecordMissing bool
 
 	refused string // set by a run's checks beyond CSPM data (VERIFY_TRUST)
 }
@@ -84,6 +88,9 @@ func accountTypePartition(accountType string) (string, bool) {
 func (a Account) check() string {
 	if a.refused != "" {
 		return a.refused
+	}
+	if a.RecordMissing {
+		return "CSPM did not return this account's record (listed, but missing from the entity answer twice)"
 	}
 	if !ValidAccountID(a.ID) {
 		return fmt.Sprintf("account_id %q is not a 12-digit AWS account ID", a.ID)

@@ -23,7 +23,7 @@ type applier struct {
 	concurrency int
 	stopAt      time.Time // start no write after this (zero: no limit)
 	progress    func(Progress)
-	aliasPrefix string
+	owner       Owner
 }
 
 func (ap applier) stopping(ctx context.Context) bool {
@@ -76,6 +76,9 @@ func (ap applier) report(p Progress) {
 }
 
 func (ap applier) do(ctx context.Context, a Action) outcome {
+	if !ap.stopAt.IsZero() {
+		ctx = WithWriteDeadline(ctx, ap.stopAt)
+	}
 	o := outcome{attempted: true}
 	switch a.Kind {
 	case Create:
@@ -84,6 +87,9 @@ func (ap applier) do(ctx context.Context, a Action) outcome {
 		o.err = ap.falcon.UpdateRegistry(ctx, a.Registry)
 	case Delete:
 		o.err = ap.falcon.DeleteRegistry(ctx, a.Registry)
+	}
+	if errors.Is(o.err, ErrNotSent) {
+		return outcome{} // not processed: left for the next run
 	}
 	return o
 }
@@ -110,7 +116,7 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 		}
 		return
 	}
-	byURL := indexByURL(listed, ap.aliasPrefix)
+	byURL := indexByURL(listed, ap.owner)
 	for _, i := range unsure {
 		r := actions[i].Registry
 		if have, ok := byURL[r.URL]; ok {
@@ -124,14 +130,13 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 		if ap.stopping(ctx) {
 			continue
 		}
-		id, err := ap.falcon.CreateRegistry(ctx, r)
-		switch {
-		case err == nil:
-			out[i] = outcome{attempted: true, id: id}
-		case errors.Is(err, ErrExists):
+		switch o := ap.do(ctx, actions[i]); {
+		case errors.Is(o.err, ErrExists):
 			out[i] = outcome{attempted: true, existed: true}
+		case o.attempted && o.err != nil:
+			out[i].err = o.err
 		default:
-			out[i].err = err
+			out[i] = o
 		}
 	}
 }

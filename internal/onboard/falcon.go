@@ -3,6 +3,7 @@ package onboard
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Falcon is what a run needs from the CrowdStrike API. The adapter in
@@ -35,7 +36,27 @@ var (
 	ErrCredentialRejected = errors.New("Falcon rejected the credential")
 	// ErrAccessDenied: 401/403; fatal for the run.
 	ErrAccessDenied = errors.New("access denied by the Falcon API")
+	// ErrNotSent: the write was not processed and not retried: Falcon
+	// answered 429 and its retry time is past the write deadline (see
+	// WithWriteDeadline). The action is not attempted, not failed.
+	ErrNotSent = errors.New("not sent: rate limited past the write deadline")
 )
+
+type writeDeadlineKey struct{}
+
+// WithWriteDeadline marks ctx as carrying a write that must not be sent (or
+// re-sent after a 429) after t; the run needs the time after t to finish
+// writes in flight and report.
+func WithWriteDeadline(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, writeDeadlineKey{}, t)
+}
+
+// WriteDeadline is the time after which the write ctx carries must not be
+// sent, if ctx carries one.
+func WriteDeadline(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(writeDeadlineKey{}).(time.Time)
+	return t, ok
+}
 
 // ScopesHint names the API scopes the Falcon API client needs.
 const ScopesHint = "the Falcon API client needs the scopes CSPM registration: Read, Falcon Container Image: Read and Write"

@@ -15,7 +15,7 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 	stay := acct("100000000001", "us-east-1")
 	noRegions := acct("100000000003")
 	gone := acct("100000000002", "us-east-1")
-	owned := func(a Account, region string) Registry { return existing(a, region, AliasFor(prefix, a.ID, region)) }
+	owned := func(a Account, region string) Registry { return ownedBy(prefix, a, region) }
 
 	keepActive := owned(stay, "us-east-1")
 	inactiveRegion := owned(stay, "eu-west-1")
@@ -25,26 +25,27 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 	all := []Registry{keepActive, inactiveRegion, goneAccount, unowned, silentCSPM}
 
 	got := Prunes([]Account{stay, noRegions}, all, Scope{}, prefix)
-	assert.Equal(t, []Action{{Kind: Delete, Registry: inactiveRegion}, {Kind: Delete, Registry: goneAccount}}, got)
+	deleteGone := Action{Kind: Delete, Registry: goneAccount, Reason: "account no longer in CSPM"}
+	assert.Equal(t, []Action{{Kind: Delete, Registry: inactiveRegion, Reason: "region no longer active in CSPM"}, deleteGone}, got)
 
 	assert.Empty(t, Prunes(nil, all, Scope{}, prefix), "CSPM answering no account prunes nothing")
-	assert.Equal(t, []Action{{Kind: Delete, Registry: goneAccount}},
+	assert.Equal(t, []Action{deleteGone},
 		Prunes([]Account{stay, noRegions}, all, Scope{ExcludeAccountIDs: []string{stay.ID}}, prefix), "scope applies")
-	assert.Equal(t, []Action{{Kind: Delete, Registry: goneAccount}},
+	assert.Equal(t, []Action{deleteGone},
 		Prunes([]Account{stay, noRegions}, all, Scope{Regions: []string{"us-east-1"}}, prefix), "a region outside REGIONS is not pruned")
 }
 
 func TestPruneRunDeletesAndDryRunListsThem(t *testing.T) {
 	stay, gone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
 	f := &fakeFalcon{accounts: []Account{stay}, registries: []Registry{
-		existing(stay, "us-east-1", AliasFor("p", stay.ID, "us-east-1")),
-		existing(gone, "us-east-1", AliasFor("p", gone.ID, "us-east-1")),
+		ownedBy("p", stay, "us-east-1"),
+		ownedBy("p", gone, "us-east-1"),
 		existing(gone, "us-west-2", "manual"),
 	}}
 	rn := &Runner{Falcon: f, AliasPrefix: "p", Prune: true}
 	dry, err := rn.Run(context.Background(), Request{DryRun: true})
 	require.NoError(t, err)
-	assert.Equal(t, []RegistryRef{{URL: RegistryURL(gone.ID, "us-east-1"), AccountID: gone.ID, Region: "us-east-1", RegistryID: "id-100000000002-us-east-1"}}, dry.Registries.Deleted)
+	assert.Equal(t, []RegistryRef{{URL: RegistryURL(gone.ID, "us-east-1"), AccountID: gone.ID, Region: "us-east-1", RegistryID: "id-100000000002-us-east-1", Reason: "account no longer in CSPM"}}, dry.Registries.Deleted)
 	assert.Zero(t, f.deletes.Load())
 
 	report, err := rn.Run(context.Background(), Request{})

@@ -59,9 +59,11 @@ const (
 
 // Action is one planned write. Registry is the desired registration (create,
 // update) or the existing one (delete); ID is set for update and delete.
+// Reason says why an update or delete is planned.
 type Action struct {
 	Kind     ActionKind
 	Registry Registry
+	Reason   string
 }
 
 // Plan is the difference between what CSPM says should be registered and
@@ -72,8 +74,11 @@ type Plan struct {
 	Skipped    []Skip // accounts refused, with reasons
 	Desired    int    // registries that should exist
 	Existing   int    // registries Container Security listed (all types)
-	Unchanged  int    // desired registries already correct
-	Actions    []Action
+	Unchanged  int    // desired registries already correct, or registered by someone else
+	// NotOwned are desired registries registered by someone else (another
+	// tool, a person): never written, counted in Unchanged.
+	NotOwned []Registry
+	Actions  []Action
 }
 
 // Writes counts the plan's actions of a kind.
@@ -89,50 +94,75 @@ func (p Plan) Writes(kind ActionKind) int {
 
 // NewPlan computes the registrations to create or fix so that every eligible
 // account in scope has one registry per region, with its CSPM credential.
-func NewPlan(accounts []Account, existing []Registry, scope Scope, aliasPrefix string) Plan {
+func NewPlan(accounts []Account, existing []Registry, scope Scope, owner Owner) Plan {
 	p := Plan{Discovered: len(accounts), Existing: len(existing)}
 	p.Eligible, p.Skipped = eligible(accounts, scope)
-	byURL := indexByURL(existing, aliasPrefix)
+	byURL := indexByURL(existing, owner)
 	for _, a := range p.Eligible {
 		for _, region := range a.Regions {
+			cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 			want := Registry{
 				URL:        RegistryURL(a.ID, region),
 				AccountID:  a.ID,
 				Region:     region,
-				Alias:      AliasFor(aliasPrefix, a.ID, region),
-				Credential: Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID},
+				Alias:      owner.Alias(a.ID, region, cred),
+				Credential: cred,
 			}
 			p.Desired++
 			have, ok := byURL[want.URL]
 			switch {
 			case !ok:
 				p.Actions = append(p.Actions, Action{Kind: Create, Registry: want})
-			case have.Credential.RoleARN != "" && have.Credential != want.Credential:
-				// An unreadable credential (empty) is not evidence of drift:
-				// only replace one we can see is wrong.
-				want.ID, want.Alias = have.ID, have.Alias
-				p.Actions = append(p.Actions, Action{Kind: Update, Registry: want})
-			default:
+			case !owner.Owns(have):
 				p.Unchanged++
+				p.NotOwned = append(p.NotOwned, have)
+			default:
+				if why := drift(owner, have, want); why != "" {
+					want.ID = have.ID
+					p.Actions = append(p.Actions, Action{Kind: Update, Registry: want, Reason: why})
+				} else {
+					p.Unchanged++
+				}
 			}
 		}
 	}
 	return p
 }
 
+// drift says why an owned registration must be written again with want's
+// credential, or "". The API never returns a stored credential, so the
+// evidence is the fingerprint in the alias; credential details a GET does
+// return, and what Falcon says of the credential, are evidence too. An
+// absent or masked detail is not.
+func drift(owner Owner, have, want Registry) string {
+	fp, _ := owner.recorded(have)
+	got := have.Credential
+	switch {
+	case fp == "":
+		return "alias records no credential fingerprint (registered by an earlier version)"
+	case fp != want.Credential.Fingerprint():
+		return "CSPM's role ARN or external ID changed since it was registered"
+	case visible(got.RoleARN) && got.RoleARN != want.Credential.RoleARN:
+		return "registered role ARN is not CSPM's"
+	case visible(got.ExternalID) && got.ExternalID != want.Credential.ExternalID:
+		return "registered external ID is not CSPM's"
+	}
+	return have.Trouble()
+}
+
 // NewDisconnectPlan deletes the registries this tool owns for accounts CSPM
 // still knows and that are in scope: what a stack Delete removes. A registry
 // without this tool's alias, or of an account CSPM does not list, is kept.
-func NewDisconnectPlan(accounts []Account, existing []Registry, scope Scope, aliasPrefix string) Plan {
+func NewDisconnectPlan(accounts []Account, existing []Registry, scope Scope, owner Owner) Plan {
 	p := Plan{Discovered: len(accounts), Existing: len(existing)}
 	known := map[string]bool{}
 	for _, a := range accounts {
 		known[a.ID] = true
 	}
 	for _, r := range existing {
-		if r.Owned(aliasPrefix) && known[r.AccountID] && scope.hasAccount(r.AccountID) &&
+		if owner.Owns(r) && known[r.AccountID] && scope.hasAccount(r.AccountID) &&
 			(len(scope.Regions) == 0 || slices.Contains(scope.Regions, r.Region)) {
-			p.Actions = append(p.Actions, Action{Kind: Delete, Registry: r})
+			p.Actions = append(p.Actions, Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"})
 		}
 	}
 	return p
@@ -144,7 +174,7 @@ func NewDisconnectPlan(accounts []Account, existing []Registry, scope Scope, ali
 // at all is left alone (that is CSPM saying nothing, not "none"), and so is
 // everything when CSPM lists no account (an empty answer is more likely an
 // outage or a lost API scope than an empty organisation).
-func Prunes(accounts []Account, existing []Registry, scope Scope, aliasPrefix string) []Action {
+func Prunes(accounts []Account, existing []Registry, scope Scope, owner Owner) []Action {
 	if len(accounts) == 0 {
 		return nil
 	}
@@ -154,13 +184,15 @@ func Prunes(accounts []Account, existing []Registry, scope Scope, aliasPrefix st
 	}
 	var out []Action
 	for _, r := range existing {
-		if !r.Owned(aliasPrefix) || !scope.hasAccount(r.AccountID) ||
+		if !owner.Owns(r) || !scope.hasAccount(r.AccountID) ||
 			(len(scope.Regions) > 0 && !slices.Contains(scope.Regions, r.Region)) {
 			continue
 		}
-		regions, known := active[r.AccountID]
-		if !known || (len(regions) > 0 && !slices.Contains(regions, r.Region)) {
-			out = append(out, Action{Kind: Delete, Registry: r})
+		switch regions, known := active[r.AccountID]; {
+		case !known:
+			out = append(out, Action{Kind: Delete, Registry: r, Reason: "account no longer in CSPM"})
+		case len(regions) > 0 && !slices.Contains(regions, r.Region):
+			out = append(out, Action{Kind: Delete, Registry: r, Reason: "region no longer active in CSPM"})
 		}
 	}
 	return out
@@ -168,11 +200,11 @@ func Prunes(accounts []Account, existing []Registry, scope Scope, aliasPrefix st
 
 // indexByURL maps normalized URL to the existing registration; when a URL is
 // registered twice, the one this tool owns wins.
-func indexByURL(existing []Registry, aliasPrefix string) map[string]Registry {
+func indexByURL(existing []Registry, owner Owner) map[string]Registry {
 	m := make(map[string]Registry, len(existing))
 	for _, r := range existing {
 		u := NormalizeURL(r.URL)
-		if prev, ok := m[u]; ok && (prev.Owned(aliasPrefix) || !r.Owned(aliasPrefix)) {
+		if prev, ok := m[u]; ok && (owner.Owns(prev) || !owner.Owns(r)) {
 			continue
 		}
 		m[u] = r

@@ -21,6 +21,14 @@ func existing(a Account, region, alias string) Registry {
 	}
 }
 
+// ownedBy is a registration of a's in region as owner made it, with a's
+// current credential.
+func ownedBy(owner Owner, a Account, region string) Registry {
+	return existing(a, region, owner.Alias(a.ID, region, credOf(a)))
+}
+
+func credOf(a Account) Credential { return Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID} }
+
 func kinds(p Plan) map[ActionKind][]string {
 	m := map[ActionKind][]string{}
 	for _, a := range p.Actions {
@@ -40,7 +48,7 @@ func TestPlanCreatesMissingAndLeavesPresent(t *testing.T) {
 	assert.Equal(t, Create, got.Kind)
 	assert.Equal(t, Registry{
 		URL: "https://111111111111.dkr.ecr.us-west-2.amazonaws.com", AccountID: a.ID, Region: "us-west-2",
-		Alias:      "ecr-onboard-111111111111-us-west-2",
+		Alias:      "ecr-onboard-111111111111-us-west-2-" + credOf(a).Fingerprint(),
 		Credential: Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID},
 	}, got.Registry)
 }
@@ -61,21 +69,97 @@ func TestPlanMatchesNormalizedURLs(t *testing.T) {
 	}
 }
 
-func TestPlanUpdatesDriftedCredential(t *testing.T) {
-	a := acct("111111111111", "us-east-1", "us-east-2", "us-west-1")
-	oldRole := existing(a, "us-east-1", "x")
-	oldRole.Credential.RoleARN = "arn:aws:iam::111111111111:role/Old"
-	oldExt := existing(a, "us-east-2", "x")
-	oldExt.Credential.ExternalID = "rotated"
-	unreadable := existing(a, "us-west-1", "x")
-	unreadable.Credential = Credential{} // API did not return details: no evidence of drift
+func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
+	const owner = Owner("ecr-onboard")
+	a := acct("111111111111", "us-east-1")
+	old := a
+	old.ExternalID = "ext-before-cspm-regenerated-it"
+	with := func(f func(*Registry)) Registry {
+		r := ownedBy(owner, a, "us-east-1")
+		r.Credential = Credential{} // the live API returns no details
+		f(&r)
+		return r
+	}
+	for name, tc := range map[string]struct {
+		have   Registry
+		reason string // "" = unchanged
+	}{
+		"fingerprint matches":             {with(func(*Registry) {}), ""},
+		"masked details are no evidence":  {with(func(r *Registry) { r.Credential = Credential{RoleARN: "****", ExternalID: "****"} }), ""},
+		"matching details":                {with(func(r *Registry) { r.Credential = credOf(a) }), ""},
+		"paused by a person":              {with(func(r *Registry) { r.State = "paused" }), ""},
+		"external ID regenerated in CSPM": {ownedBy(owner, old, "us-east-1"), "CSPM's role ARN or external ID changed since it was registered"},
+		"alias of an earlier version": {with(func(r *Registry) { r.Alias = "ecr-onboard-111111111111-us-east-1" }),
+			"alias records no credential fingerprint (registered by an earlier version)"},
+		"role read back differs":        {with(func(r *Registry) { r.Credential.RoleARN = "arn:aws:iam::111111111111:role/Other" }), "registered role ARN is not CSPM's"},
+		"external ID read back differs": {with(func(r *Registry) { r.Credential.ExternalID = "other" }), "registered external ID is not CSPM's"},
+		"credential expired":            {with(func(r *Registry) { r.Expired = true }), "Falcon reports the registration's credential expired"},
+		"error state":                   {with(func(r *Registry) { r.State = "error" }), `Falcon reports the registration in state "error"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := NewPlan([]Account{a}, []Registry{tc.have}, Scope{}, owner)
+			if tc.reason == "" {
+				assert.Empty(t, p.Actions)
+				assert.Equal(t, 1, p.Unchanged)
+				return
+			}
+			assert.Equal(t, []Action{{Kind: Update, Reason: tc.reason, Registry: Registry{
+				ID: tc.have.ID, URL: tc.have.URL, AccountID: a.ID, Region: "us-east-1",
+				Alias: owner.Alias(a.ID, "us-east-1", credOf(a)), Credential: credOf(a),
+			}}}, p.Actions)
+			assert.Zero(t, p.Unchanged)
+		})
+	}
+}
 
-	p := NewPlan([]Account{a}, []Registry{oldRole, oldExt, unreadable}, Scope{}, "ecr-onboard")
+func TestPlanNeverWritesRegistrationsItDoesNotOwn(t *testing.T) {
+	a := acct("111111111111", "us-east-1", "us-west-2")
+	healthy := existing(a, "us-east-1", "team-registry")
+	healthy.Credential = Credential{RoleARN: "arn:aws:iam::111111111111:role/Other"}
+	broken := existing(a, "us-west-2", "ecr-onboard-111111111111-us-west-2-zzzzzzzz") // not the alias form
+	broken.Expired = true
 
-	assert.Equal(t, map[ActionKind][]string{Update: {oldRole.URL, oldExt.URL}}, kinds(p))
-	assert.Equal(t, oldRole.ID, p.Actions[0].Registry.ID)
-	assert.Equal(t, Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}, p.Actions[1].Registry.Credential)
-	assert.Equal(t, 1, p.Unchanged)
+	p := NewPlan([]Account{a}, []Registry{healthy, broken}, Scope{}, "ecr-onboard")
+
+	assert.Empty(t, p.Actions)
+	assert.Equal(t, 2, p.Unchanged)
+	assert.Equal(t, []Registry{healthy, broken}, p.NotOwned)
+	r := newReport(p)
+	assert.Equal(t, 2, r.Registries.NotOwned.Count)
+	require.Len(t, r.Registries.NotOwned.Unhealthy, 1)
+	assert.Equal(t, broken.URL, r.Registries.NotOwned.Unhealthy[0].URL)
+	assert.Contains(t, r.Registries.NotOwned.Unhealthy[0].Hint, "registered outside ecr-onboard")
+}
+
+func TestOwnerRecognisesBothAliasForms(t *testing.T) {
+	const owner = Owner("team.a")
+	a := acct("111111111111", "us-east-1")
+	r := ownedBy(owner, a, "us-east-1")
+	assert.Regexp(t, `^team\.a-111111111111-us-east-1-[0-9a-f]{8}$`, r.Alias)
+	assert.True(t, owner.Owns(r))
+	for alias, owned := range map[string]bool{
+		"team.a-111111111111-us-east-1":           true,
+		"team.a-111111111111-us-east-1-0123abcd":  true,
+		"team.a-111111111111-us-east-1-0123ABCD":  false,
+		"team.a-111111111111-us-east-1-0123abc":   false,
+		"team.a-111111111111-us-east-1-0123abcde": false,
+		"team.a-111111111111-us-west-2-0123abcd":  false, // another region's alias
+		"team.b-111111111111-us-east-1-0123abcd":  false,
+		"team.a-111111111111-us-east-1x":          false,
+	} {
+		r.Alias = alias
+		assert.Equal(t, owned, owner.Owns(r), alias)
+	}
+	assert.False(t, Owner("").Owns(existing(a, "us-east-1", "-111111111111-us-east-1")))
+}
+
+func TestFingerprintIsShortAndChangesWithEitherHalf(t *testing.T) {
+	c := Credential{RoleARN: "arn:aws:iam::111111111111:role/R", ExternalID: "0123456789abcdef0123456789abcdef"}
+	assert.Regexp(t, `^[0-9a-f]{8}$`, c.Fingerprint())
+	assert.Equal(t, c.Fingerprint(), c.Fingerprint())
+	assert.NotEqual(t, c.Fingerprint(), Credential{RoleARN: c.RoleARN + "2", ExternalID: c.ExternalID}.Fingerprint())
+	assert.NotEqual(t, c.Fingerprint(), Credential{RoleARN: c.RoleARN, ExternalID: c.ExternalID + "0"}.Fingerprint())
+	assert.NotContains(t, c.Fingerprint(), c.ExternalID[:8])
 }
 
 func TestChinaRegionsUseTheChinaDomain(t *testing.T) {
@@ -170,11 +254,11 @@ func TestNarrowNeverWidens(t *testing.T) {
 
 func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
 	a := acct("100000000001", "us-east-1", "eu-west-1")
-	owned := existing(a, "us-east-1", AliasFor("ecr-onboard", a.ID, "us-east-1"))
+	owned := ownedBy("ecr-onboard", a, "us-east-1")
 	manual := existing(a, "eu-west-1", "team-registry")
-	wrongRegionAlias := existing(a, "eu-west-1", AliasFor("ecr-onboard", a.ID, "us-east-1"))
+	wrongRegionAlias := existing(a, "eu-west-1", Owner("ecr-onboard").Alias(a.ID, "us-east-1", credOf(a)))
 	gone := acct("100000000002", "us-east-1")
-	ownedButGone := existing(gone, "us-east-1", AliasFor("ecr-onboard", gone.ID, "us-east-1"))
+	ownedButGone := ownedBy("ecr-onboard", gone, "us-east-1")
 	notECR := Registry{ID: "x", URL: "https://registry.example.com", Alias: "ecr-onboard--"}
 
 	p := NewDisconnectPlan([]Account{a}, []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}, Scope{}, "ecr-onboard")

@@ -1,6 +1,8 @@
 package onboard
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,6 +15,17 @@ type Credential struct {
 	ExternalID string
 }
 
+// Fingerprint is a short one-way digest of the credential: 8 hex digits
+// (32 bits) of SHA-256 over the role ARN and the external ID. Container
+// Security never returns a credential it stores, so the alias of an owned
+// registration records the fingerprint of the credential written, and a
+// later run compares fingerprints instead of credentials. 32 bits of a
+// digest reveal nothing useful about a 128-bit external ID.
+func (c Credential) Fingerprint() string {
+	sum := sha256.Sum256([]byte("ecr-onboard credential v1\x00" + c.RoleARN + "\x00" + c.ExternalID))
+	return hex.EncodeToString(sum[:4])
+}
+
 // Registry is one ECR registry registration in Container Security: one per
 // AWS account and region. ID is Falcon's UUID (empty for one not yet created).
 type Registry struct {
@@ -22,6 +35,12 @@ type Registry struct {
 	Region     string
 	Alias      string // user_defined_alias
 	Credential Credential
+	// What Container Security says of an existing registration: its state
+	// and whether it found the credential expired. Credential details are
+	// write-only on the live API; Credential holds what a GET returned, if
+	// anything (often nothing, sometimes masked).
+	State   string
+	Expired bool
 }
 
 // RegistryURL is the ECR registry URL of an account in a region.
@@ -56,14 +75,31 @@ func ParseECRURL(raw string) (accountID, region string, ok bool) {
 	return m[1], m[2], true
 }
 
-// AliasFor is the user_defined_alias this tool gives the registry of an
-// account and region. It marks ownership: only registries whose alias is
-// exactly this are ever deleted.
-func AliasFor(prefix, accountID, region string) string {
-	return prefix + "-" + accountID + "-" + region
+// visible reports whether a credential value read back from Falcon says
+// anything: absent and masked ("****") values are not evidence of drift.
+// Neither role ARNs nor external IDs can contain '*'.
+func visible(v string) bool { return v != "" && !strings.Contains(v, "*") }
+
+// Trouble says what Container Security reports wrong with an existing
+// registration's credential, or "" when it reports nothing.
+func (r Registry) Trouble() string {
+	switch {
+	case r.Expired:
+		return "Falcon reports the registration's credential expired"
+	case troubledState(r.State):
+		return fmt.Sprintf("Falcon reports the registration in state %q", r.State)
+	}
+	return ""
 }
 
-// Owned reports whether this tool (with that alias prefix) created r.
-func (r Registry) Owned(prefix string) bool {
-	return r.AccountID != "" && r.Alias == AliasFor(prefix, r.AccountID, r.Region)
+// troubledState reports whether a registry state says Falcon cannot use the
+// registration (it could not assume the role, or gave up on it).
+func troubledState(state string) bool {
+	s := strings.ToLower(state)
+	for _, bad := range []string{"error", "fail", "expired", "invalid", "denied", "unauthorized"} {
+		if strings.Contains(s, bad) {
+			return true
+		}
+	}
+	return false
 }

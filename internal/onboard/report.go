@@ -42,6 +42,17 @@ type RegistriesReport struct {
 	Deleted      []RegistryRef `json:"deleted"`
 	Failed       []Failure     `json:"failed"`
 	NotAttempted int           `json:"not_attempted"` // planned writes left for the next run
+	// NotOwned: desired registries already registered by someone else
+	// (counted in Unchanged; never written). Unhealthy lists those whose
+	// state Falcon reports as a credential problem, with a hint.
+	NotOwned NotOwnedReport `json:"not_owned"`
+}
+
+// NotOwnedReport counts registrations of desired registries this tool did
+// not make, and lists the ones Falcon reports a credential problem for.
+type NotOwnedReport struct {
+	Count     int       `json:"count"`
+	Unhealthy []Failure `json:"unhealthy"`
 }
 
 // RegistryRef names a registry in a report.
@@ -50,6 +61,7 @@ type RegistryRef struct {
 	AccountID  string `json:"account_id"`
 	Region     string `json:"region"`
 	RegistryID string `json:"registry_id,omitempty"`
+	Reason     string `json:"reason,omitempty"` // why an update or delete
 }
 
 // Failure is a registry write that did not succeed, with a hint for a person.
@@ -86,14 +98,25 @@ func EmptyReport(runID, trigger string) Report {
 }
 
 func newReport(p Plan) Report {
-	return Report{
+	r := Report{
 		Complete: true,
 		Accounts: AccountsReport{Discovered: p.Discovered, Eligible: len(p.Eligible), Skipped: nonNil(p.Skipped)},
 		Registries: RegistriesReport{
 			Desired: p.Desired, Existing: p.Existing, Unchanged: p.Unchanged,
 			Created: []RegistryRef{}, Updated: []RegistryRef{}, Deleted: []RegistryRef{}, Failed: []Failure{},
+			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
 		},
 	}
+	for _, reg := range p.NotOwned {
+		if trouble := reg.Trouble(); trouble != "" {
+			r.Registries.NotOwned.Unhealthy = append(r.Registries.NotOwned.Unhealthy, Failure{
+				URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, Error: trouble,
+				Hint: fmt.Sprintf("registered outside ecr-onboard (alias %q), so it is never written here: fix its credential in the Falcon console, "+
+					"or delete the registration and the next run registers it with CSPM's credential", reg.Alias),
+			})
+		}
+	}
+	return r
 }
 
 func nonNil[T any](s []T) []T {
@@ -103,8 +126,9 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func ref(r Registry, id string) RegistryRef {
-	return RegistryRef{URL: r.URL, AccountID: r.AccountID, Region: r.Region, RegistryID: id}
+func ref(a Action, id string) RegistryRef {
+	r := a.Registry
+	return RegistryRef{URL: r.URL, AccountID: r.AccountID, Region: r.Region, RegistryID: id, Reason: a.Reason}
 }
 
 // failure describes err for a person, without the external ID even if an

@@ -142,7 +142,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), nil
 	}
 
-	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: rn.Progress, aliasPrefix: rn.AliasPrefix}
+	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: rn.Progress, owner: Owner(rn.AliasPrefix)}
 	if d, ok := ctx.Deadline(); ok {
 		ap.stopAt = d.Add(-rn.WriteMargin)
 	}
@@ -165,20 +165,20 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 // accounts whose role fails the trust check refused.
 func (rn *Runner) plan(ctx context.Context, log *slog.Logger, req Request, accounts []Account, existing []Registry, scope Scope) Plan {
 	if req.Disconnect {
-		return NewDisconnectPlan(accounts, existing, scope, rn.AliasPrefix)
+		return NewDisconnectPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
 	}
-	plan := NewPlan(accounts, existing, scope, rn.AliasPrefix)
+	plan := NewPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
 	if rn.Verifier != nil {
 		if refused := rn.verifyTrust(ctx, log, plan); len(refused) > 0 {
 			accounts = slices.Clone(accounts)
 			for i, a := range accounts {
 				accounts[i].refused = refused[a.ID]
 			}
-			plan = NewPlan(accounts, existing, scope, rn.AliasPrefix)
+			plan = NewPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
 		}
 	}
 	if rn.Prune {
-		plan.Actions = append(plan.Actions, Prunes(accounts, existing, scope, rn.AliasPrefix)...)
+		plan.Actions = append(plan.Actions, Prunes(accounts, existing, scope, Owner(rn.AliasPrefix))...)
 	}
 	return plan
 }
@@ -240,11 +240,11 @@ func (r *Report) add(a Action, o outcome) {
 	case o.existed:
 		g.Unchanged++
 	case a.Kind == Create:
-		g.Created = append(g.Created, ref(a.Registry, o.id))
+		g.Created = append(g.Created, ref(a, o.id))
 	case a.Kind == Update:
-		g.Updated = append(g.Updated, ref(a.Registry, a.Registry.ID))
+		g.Updated = append(g.Updated, ref(a, a.Registry.ID))
 	case a.Kind == Delete:
-		g.Deleted = append(g.Deleted, ref(a.Registry, a.Registry.ID))
+		g.Deleted = append(g.Deleted, ref(a, a.Registry.ID))
 	}
 }
 

@@ -117,6 +117,25 @@ func TestNearDeadlineStopsStartingWrites(t *testing.T) {
 	assert.Equal(t, created, report.Registries.Unchanged)
 }
 
+// A write the adapter did not send (rate limited past the write deadline)
+// is left for the next run: not attempted, not failed.
+func TestWritesNotSentAreNotAttemptedNotFailed(t *testing.T) {
+	f := &fakeFalcon{accounts: manyAccounts(10, "us-east-1"), createErr: func(r Registry) error {
+		if r.AccountID > "100000000004" {
+			return fmt.Errorf("%w (HTTP 429)", ErrNotSent)
+		}
+		return nil
+	}}
+	rn := &Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 2}
+	report, err := rn.Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Empty(t, report.Registries.Failed)
+	assert.Len(t, report.Registries.Created, 5)
+	assert.Equal(t, 5, report.Registries.NotAttempted)
+	assert.False(t, report.Complete)
+	assert.Equal(t, 3, report.ExitCode())
+}
+
 func TestAccessDeniedStopsTheRun(t *testing.T) {
 	var creates atomic.Int64
 	f := &fakeFalcon{accounts: manyAccounts(30, "us-east-1"), createErr: func(Registry) error {

@@ -29,6 +29,15 @@ func (r Report) WriteSummary(w io.Writer) {
 		}
 		for _, x := range s.refs {
 			fmt.Fprintf(w, "  %s  %s\n", x.URL, x.RegistryID)
+			if x.Reason != "" {
+				fmt.Fprintf(w, "    why: %s\n", x.Reason)
+			}
+		}
+	}
+	if n := g.NotOwned; n.Count > 0 {
+		fmt.Fprintf(w, "\nregistered by someone else, never written here (%d; counted as unchanged)\n", n.Count)
+		for _, f := range n.Unhealthy {
+			fmt.Fprintf(w, "  %s\n    state: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
 		}
 	}
 	if len(g.Failed) > 0 {

@@ -1,0 +1,59 @@
+package onboard
+
+import (
+	"strings"
+)
+
+// Owner is the mark this tool leaves on the registrations it creates: the
+// alias prefix. Owned registrations are the only ones it ever updates or
+// deletes; every other registration, whoever made it, is left alone.
+//
+// The alias of an owned registration is {prefix}-{account}-{region}-{fp},
+// fp the Fingerprint of the credential last written. Registrations made by
+// versions before the fingerprint ({prefix}-{account}-{region}) are owned
+// too; the next run re-asserts their credential, which adds it.
+type Owner string
+
+// Alias is the user_defined_alias of an owned registration of account and
+// region holding credential c.
+func (o Owner) Alias(accountID, region string, c Credential) string {
+	return o.base(accountID, region) + "-" + c.Fingerprint()
+}
+
+func (o Owner) base(accountID, region string) string {
+	return string(o) + "-" + accountID + "-" + region
+}
+
+// Owns reports whether o made r: r's alias is o's, for r's own account and
+// region (as its URL says), in either form.
+func (o Owner) Owns(r Registry) bool {
+	_, owned := o.recorded(r)
+	return owned
+}
+
+// recorded returns the fingerprint r's alias records ("" for the form
+// without one) and whether o owns r at all.
+func (o Owner) recorded(r Registry) (fingerprint string, owned bool) {
+	if o == "" || r.AccountID == "" || r.Region == "" {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(r.Alias, o.base(r.AccountID, r.Region))
+	switch {
+	case !ok:
+		return "", false
+	case rest == "":
+		return "", true
+	case len(rest) == 9 && rest[0] == '-' && isLowerHex(rest[1:]):
+		return rest[1:], true
+	}
+	return "", false
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
