@@ -152,6 +152,9 @@ func TestFault5xxOnCreatesAfterWriteIsNotDuplicated(t *testing.T) {
 		"201 without resources":           {Status: 201, Body: `{` + okMeta + `,"resources":null}`},
 		"201 with resource lacking id":    {Status: 201, Body: `{` + okMeta + `,"resources":{"url":"https://x"}}`},
 		"201 with wrong-typed resources":  {Status: 201, Body: `{` + okMeta + `,"resources":["x"]}`},
+		"200 without resources":           {Status: 200, Body: `{` + okMeta + `,"resources":null}`},
+		"202 with resource lacking id":    {Status: 202, Body: `{` + okMeta + `,"resources":{"url":"https://x"}}`},
+		"204 with no body":                {Status: 204, Body: ` `},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
