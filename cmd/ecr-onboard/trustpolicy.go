@@ -229,12 +229,14 @@ func readRole(ctx context.Context, c roleClient, name, accountID string) (iamrol
 // cspmAccount finds the account in CSPM's list; reason says why its
 // credential cannot be used (the onboarding's own rules), "" when it can.
 func cspmAccount(accounts []onboard.Account, id string) (onboard.Account, string) {
-	for _, a := range accounts {
-		if a.ID == id {
-			return a, onboard.Refusal(accounts, a)
-		}
+	a, refusal, ok := onboard.Judge(accounts, id)
+	switch {
+	case !ok:
+		return onboard.Account{}, "not registered with CrowdStrike CSPM (register it with CSPM first)"
+	case refusal != nil:
+		return a, refusal.Reason
 	}
-	return onboard.Account{}, "not registered with CrowdStrike CSPM (register it with CSPM first)"
+	return a, ""
 }
 
 // confirm asks for a typed "yes" on the terminal.

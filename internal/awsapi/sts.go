@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
 // STS is the part of the STS client used here.
@@ -39,6 +41,18 @@ func CallerIdentity(ctx context.Context, c STS) (Identity, error) {
 
 // TrustProbe implements onboard.TrustVerifier with sts:AssumeRole.
 type TrustProbe struct{ STS STS }
+
+// VerifyTrust implements onboard.TrustVerifier.
+func (p TrustProbe) VerifyTrust(ctx context.Context, a onboard.Account) *onboard.Refusal {
+	open, err := p.AssumableWithoutExternalID(ctx, a.RoleARN)
+	switch {
+	case err != nil:
+		return &onboard.Refusal{Reason: "VERIFY_TRUST could not check the role's trust policy: " + err.Error()}
+	case open:
+		return &onboard.Refusal{Reason: "role " + a.RoleARN + " can be assumed WITHOUT an external ID: add the sts:ExternalId condition to its trust policy before onboarding"}
+	}
+	return nil
+}
 
 // AssumableWithoutExternalID tries to assume roleARN with no external ID.
 // Access denied is the healthy answer; success means the trust policy lacks

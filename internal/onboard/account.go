@@ -28,6 +28,10 @@ type Account struct {
 	refused string // set by a run's checks beyond CSPM data (VERIFY_TRUST)
 }
 
+// Refusal says why an account is not onboarded; a nil *Refusal means
+// eligible.
+type Refusal struct{ Reason string }
+
 // Skip is an account left out of a run, and why.
 type Skip struct {
 	AccountID string `json:"account_id"`

@@ -66,11 +66,17 @@ type fakeVerifier struct {
 	asked []string
 }
 
-func (v *fakeVerifier) AssumableWithoutExternalID(_ context.Context, role string) (bool, error) {
+func (v *fakeVerifier) VerifyTrust(_ context.Context, a Account) *Refusal {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.asked = append(v.asked, role)
-	return v.open[role], v.err
+	v.asked = append(v.asked, a.RoleARN)
+	switch {
+	case v.err != nil:
+		return &Refusal{Reason: "VERIFY_TRUST could not check the role's trust policy: " + v.err.Error()}
+	case v.open[a.RoleARN]:
+		return &Refusal{Reason: "role can be assumed WITHOUT an external ID"}
+	}
+	return nil
 }
 
 func TestVerifyTrustRefusesOpenRolesBeforeTheirFirstRegistration(t *testing.T) {

@@ -258,23 +258,35 @@ func eligible(accounts []Account, scope Scope) ([]Account, []Skip) {
 	return in, skipped
 }
 
-// Refusal says why CSPM's credential for account a cannot be used, or "":
-// the same confused-deputy rules a run applies, with external IDs compared
-// over all of CSPM's accounts.
-func Refusal(accounts []Account, a Account) string {
-	if reason := a.check(); reason != "" {
-		return reason
-	}
-	others := 0
+// Judge finds account id in CSPM's listing and judges its record by the
+// confused-deputy rules a run skips accounts by, with external IDs compared
+// over all of CSPM's accounts. ok is false when CSPM does not list id.
+func Judge(accounts []Account, id string) (a Account, r *Refusal, ok bool) {
+	var records []Account
 	for _, o := range accounts {
-		if o.ID != a.ID && o.ExternalID == a.ExternalID {
-			others++
+		if o.ID == id {
+			records = append(records, o)
 		}
 	}
-	if others > 0 {
-		return sharedReason(others)
+	if len(records) == 0 {
+		return Account{}, nil, false
 	}
-	return ""
+	a = records[0]
+	others := map[string]bool{}
+	for _, o := range accounts {
+		if o.ID != a.ID && o.ExternalID == a.ExternalID {
+			others[o.ID] = true
+		}
+	}
+	switch reason := a.check(); {
+	case reason != "":
+		return a, &Refusal{Reason: reason}, true
+	case !sameCredential(records):
+		return a, &Refusal{Reason: "CSPM lists this account more than once with different credentials"}, true
+	case len(others) > 0:
+		return a, &Refusal{Reason: sharedReason(len(others))}, true
+	}
+	return a, nil, true
 }
 
 func sharedReason(others int) string {

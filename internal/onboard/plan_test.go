@@ -284,12 +284,22 @@ func TestParseECRURL(t *testing.T) {
 	}
 }
 
-func TestRefusalAppliesTheRunsRules(t *testing.T) {
+func TestJudgeAppliesTheRunsRules(t *testing.T) {
 	a, b, c := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
 	c.ExternalID = b.ExternalID
 	all := []Account{a, b, c}
-	assert.Empty(t, Refusal(all, a))
-	assert.Contains(t, Refusal(all, b), "shared with 1 other")
-	a.RoleARN = b.RoleARN
-	assert.Contains(t, Refusal(all, a), "belongs to account 100000000002")
+	judged := func(id string) string {
+		_, r, ok := Judge(all, id)
+		require.True(t, ok)
+		if r == nil {
+			return ""
+		}
+		return r.Reason
+	}
+	assert.Empty(t, judged(a.ID))
+	assert.Contains(t, judged(b.ID), "shared with 1 other")
+	all[0].RoleARN = b.RoleARN
+	assert.Contains(t, judged(a.ID), "belongs to account 100000000002")
+	_, _, ok := Judge(all, "999999999999")
+	assert.False(t, ok)
 }

@@ -57,11 +57,12 @@ type Runner struct {
 	Progress               func(Progress)
 }
 
-// TrustVerifier checks a role's trust policy from the outside.
+// TrustVerifier judges an account's CSPM role by its trust policy (VERIFY_TRUST).
 type TrustVerifier interface {
-	// AssumableWithoutExternalID tries sts:AssumeRole on roleARN with no
-	// external ID; true means the trust policy lacks the condition.
-	AssumableWithoutExternalID(ctx context.Context, roleARN string) (bool, error)
+	// VerifyTrust returns nil when a's role lets CrowdStrike in only with
+	// a's external ID, and otherwise why not (a policy it could not read is
+	// refused too).
+	VerifyTrust(ctx context.Context, a Account) *Refusal
 }
 
 // Notifier publishes a run summary.
@@ -169,7 +170,7 @@ func (rn *Runner) plan(ctx context.Context, log *slog.Logger, req Request, accou
 	}
 	plan := NewPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
 	if rn.Verifier != nil {
-		if refused := rn.verifyTrust(ctx, log, plan); len(refused) > 0 {
+		if refused := rn.verifyTrust(ctx, log, plan, accounts); len(refused) > 0 {
 			accounts = slices.Clone(accounts)
 			for i, a := range accounts {
 				accounts[i].refused = refused[a.ID]
@@ -183,13 +184,13 @@ func (rn *Runner) plan(ctx context.Context, log *slog.Logger, req Request, accou
 	return plan
 }
 
-// verifyTrust probes the role of every account the plan would register
+// verifyTrust checks the role of every account the plan would register
 // something for, and returns the accounts to refuse, with reasons.
-func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan) map[string]string {
-	roles := map[string]string{} // account -> role, for accounts with creates
+func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan, accounts []Account) map[string]string {
+	need := map[string]bool{} // accounts with creates
 	for _, a := range plan.Actions {
 		if a.Kind == Create {
-			roles[a.Registry.AccountID] = a.Registry.Credential.RoleARN
+			need[a.Registry.AccountID] = true
 		}
 	}
 	var (
@@ -198,28 +199,24 @@ func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan) 
 		wg      sync.WaitGroup
 		sem     = make(chan struct{}, max(rn.MaxConcurrency, 1))
 	)
-	for id, role := range roles {
+	for _, a := range plan.Eligible {
+		if !need[a.ID] {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			var open bool
-			var err error
-			if perr := safely(func() { open, err = rn.Verifier.AssumableWithoutExternalID(ctx, role) }); perr != nil {
-				err = perr
+			var r *Refusal
+			if perr := safely(func() { r = rn.Verifier.VerifyTrust(ctx, a) }); perr != nil {
+				r = &Refusal{Reason: "VERIFY_TRUST could not check the role's trust policy: " + perr.Error()}
 			}
-			reason := ""
-			switch {
-			case err != nil:
-				reason = "VERIFY_TRUST could not check the role's trust policy: " + err.Error()
-			case open:
-				reason = "role " + role + " can be assumed WITHOUT an external ID: add the sts:ExternalId condition to its trust policy before onboarding"
-				log.Error("open trust policy", "account_id", id, "role_arn", role)
-			default:
+			if r == nil {
 				return
 			}
+			log.Error("trust policy refused", "account_id", a.ID, "reason", r.Reason)
 			mu.Lock()
-			refused[id] = reason
+			refused[a.ID] = r.Reason
 			mu.Unlock()
 		}()
 	}
