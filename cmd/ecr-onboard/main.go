@@ -73,9 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	req := onboard.Request{Trigger: onboard.TriggerCLI, DryRun: *dryRun, AccountIDs: accounts, Regions: regions}
-	if err := validate(req); err != nil {
-		fmt.Fprintln(stderr, err)
+	req := onboard.Request{Trigger: onboard.TriggerCLI, DryRun: *dryRun, Narrowing: onboard.Narrowing{AccountIDs: accounts, Regions: regions}}
+	if err := req.Narrowing.Check(); err != nil {
+		fmt.Fprintln(stderr, "--account/--region:", err)
 		return exitUsage
 	}
 
@@ -87,16 +87,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if getenv("LOG_LEVEL") == "" {
 		level = slog.LevelError // the summary or report says it all; LOG_LEVEL asks for more
 	}
-	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: app.NewLogger(stderr, level), LoadAWS: loadAWS})
+	logger := app.NewLogger(stderr, level)
+	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: logger, LoadAWS: loadAWS})
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
 	}
+	req.Logger = logger
 	if !*asJSON && isTerminal(stderr) {
-		runner.Progress = progressLine(stderr)
+		req.Progress = progressLine(stderr)
 	}
 	report, err := runner.Run(ctx, req)
-	if runner.Progress != nil {
+	if req.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if *asJSON {
@@ -125,21 +127,6 @@ func loadConfig(getenv func(string) string, stderr io.Writer) (config.Config, bo
 		return config.Config{}, false
 	}
 	return cfg, true
-}
-
-// validate rejects malformed narrowing flags before anything else happens.
-func validate(req onboard.Request) error {
-	for _, a := range req.AccountIDs {
-		if !onboard.ValidAccountID(a) {
-			return fmt.Errorf("--account %q is not a 12-digit AWS account ID", a)
-		}
-	}
-	for _, r := range req.Regions {
-		if !onboard.ValidRegion(r) {
-			return fmt.Errorf("--region %q is not an AWS region name", r)
-		}
-	}
-	return nil
 }
 
 func exitCode(err error, stderr io.Writer) int {

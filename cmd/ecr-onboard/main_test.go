@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +115,35 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 	assert.Equal(t, exitOK, code, "narrowed to a healthy, onboarded account")
 	assert.Equal(t, 1, report.Registries.Desired)
 	assert.Equal(t, 1, report.Registries.Unchanged)
+}
+
+// --region narrows; it never stands in for the active regions CSPM does not
+// list (888888888888 has none, REGIONS is unset).
+func TestRegionFlagNeverWidens(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	falconsim.DemoFixtures(sim)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	cert := filepath.Join(t.TempDir(), "sim.pem")
+	require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
+	t.Setenv("SSL_CERT_FILE", cert)
+	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+
+	code, stdout, stderr := runCLI([]string{"--json", "--region", "eu-west-1"}, env)
+
+	require.Contains(t, []int{exitOK, exitFailed}, code, stderr)
+	var report onboard.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &report))
+	assert.Contains(t, report.Accounts.Skipped, onboard.Skip{AccountID: "888888888888",
+		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"})
+	for _, c := range report.Registries.Created {
+		assert.Contains(t, c.URL, ".eu-west-1.", "narrowed to eu-west-1")
+	}
+	for _, r := range sim.Registries() {
+		assert.NotContains(t, r.URL, "888888888888")
+	}
+}
+
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

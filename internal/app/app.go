@@ -65,8 +65,9 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 	}
 	rn := &onboard.Runner{
 		Falcon:         fc,
-		Scope:          cfg.Scope,
-		AliasPrefix:    cfg.AliasPrefix,
+		Scope:          cfg.Scope(),
+		Owner:          onboard.Owner(cfg.AliasPrefix),
+		Calls:          fc.APICalls,
 		DryRun:         cfg.DryRun,
 		MaxConcurrency: cfg.MaxConcurrency,
 		WriteMargin:    10 * time.Second,

@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // SQS is the part of the SQS client used here.
 type SQS interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
-// Queue sends continuation messages to one queue (trigger.Queue).
+// Queue is the continuation queue (trigger.Queue).
 type Queue struct {
 	SQS SQS
 	URL string
@@ -26,6 +29,32 @@ func (q Queue) Send(ctx context.Context, body string) error {
 		return fmt.Errorf("sqs:SendMessage to %s: %w", q.URL, err)
 	}
 	return nil
+}
+
+// inFlightAttributes count a queue's messages: waiting, being processed
+// (received, not yet deleted) and delayed.
+var inFlightAttributes = []types.QueueAttributeName{
+	types.QueueAttributeNameApproximateNumberOfMessages,
+	types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+	types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+}
+
+// InFlight counts the queue's messages waiting, being processed or delayed
+// (SQS's approximate counts).
+func (q Queue) InFlight(ctx context.Context) (int, error) {
+	out, err := q.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL), AttributeNames: inFlightAttributes})
+	if err != nil {
+		return 0, fmt.Errorf("sqs:GetQueueAttributes of %s: %w", q.URL, err)
+	}
+	n := 0
+	for _, name := range inFlightAttributes {
+		v, err := strconv.Atoi(out.Attributes[string(name)])
+		if err != nil {
+			return 0, fmt.Errorf("sqs:GetQueueAttributes of %s: %s is %q", q.URL, name, out.Attributes[string(name)])
+		}
+		n += v
+	}
+	return n, nil
 }
 
 var queueURLPattern = regexp.MustCompile(`^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([0-9]{12})/([A-Za-z0-9_-]{1,80})$`)

@@ -1,9 +1,15 @@
 package awsapi
 
 import (
+	"context"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 )
 
 func TestQueueARN(t *testing.T) {
@@ -19,4 +25,40 @@ func TestQueueARN(t *testing.T) {
 		assert.Equal(t, want, got, url)
 		assert.Equal(t, want == "", err != nil, url)
 	}
+}
+
+// Against moto's SQS: the in-flight count sees a message waiting and one
+// being processed (received, not deleted), and nothing once it is deleted.
+func TestQueueInFlightAgainstMoto(t *testing.T) {
+	srv := mototest.Start(t)
+	ctx := context.Background()
+	client := sqs.NewFromConfig(srv.Config())
+	created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ecr-onboard-continuation")})
+	require.NoError(t, err)
+	q := Queue{SQS: client, URL: *created.QueueUrl}
+
+	n, err := q.InFlight(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "no chain")
+
+	require.NoError(t, q.Send(ctx, `{"run_id":"r","depth":1}`))
+	n, err = q.InFlight(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "a continuation waits")
+
+	got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, VisibilityTimeout: 900})
+	require.NoError(t, err)
+	require.Len(t, got.Messages, 1)
+	n, err = q.InFlight(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "a continuation is being processed")
+
+	_, err = client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: created.QueueUrl, ReceiptHandle: got.Messages[0].ReceiptHandle})
+	require.NoError(t, err)
+	n, err = q.InFlight(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, n, "the chain ended")
+
+	_, err = Queue{SQS: client, URL: *created.QueueUrl + "-gone"}.InFlight(ctx)
+	assert.Error(t, err)
 }

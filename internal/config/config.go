@@ -26,7 +26,9 @@ type Config struct {
 	Cloud              string
 	BaseURL            string
 	MemberCID          string
-	Scope              onboard.Scope
+	AccountIDs         []string // ACCOUNT_IDS
+	ExcludeAccountIDs  []string // EXCLUDE_ACCOUNT_IDS
+	Regions            []string // REGIONS
 	DryRun             bool
 	AliasPrefix        string
 	MaxConcurrency     int
@@ -56,8 +58,10 @@ type Error struct {
 func (e *Error) Error() string { return e.Var + ": " + e.Problem }
 
 var (
-	secretARNPattern   = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
-	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
+	secretARNPattern = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
+	// An alias prefix is a CloudFormation stack name (a stack's default)
+	// or anything of that shape.
+	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	snsARNPattern      = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
 	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
 )
@@ -111,7 +115,7 @@ func Load(getenv func(string) string) (Config, error) {
 		check(&Error{"FALCON_MEMBER_CID", "not a Falcon CID (32 hex digits, optional -XX checksum)"})
 	}
 	if !aliasPrefixPattern.MatchString(c.AliasPrefix) {
-		check(&Error{"ALIAS_PREFIX", "1-40 characters: letters, digits, '.', '-' or '_', starting with a letter or digit"})
+		check(&Error{"ALIAS_PREFIX", "1-128 characters: letters, digits, '.', '-' or '_', starting with a letter or digit"})
 	}
 	if c.SNSTopicARN != "" && !snsARNPattern.MatchString(c.SNSTopicARN) {
 		check(&Error{"SNS_TOPIC_ARN", "not an SNS topic ARN"})
@@ -122,11 +126,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	var e error
-	c.Scope.AccountIDs, e = accountList("ACCOUNT_IDS", env("ACCOUNT_IDS"))
+	c.AccountIDs, e = accountList("ACCOUNT_IDS", env("ACCOUNT_IDS"))
 	check(e)
-	c.Scope.ExcludeAccountIDs, e = accountList("EXCLUDE_ACCOUNT_IDS", env("EXCLUDE_ACCOUNT_IDS"))
+	c.ExcludeAccountIDs, e = accountList("EXCLUDE_ACCOUNT_IDS", env("EXCLUDE_ACCOUNT_IDS"))
 	check(e)
-	c.Scope.Regions, e = regionList("REGIONS", env("REGIONS"))
+	c.Regions, e = regionList("REGIONS", env("REGIONS"))
 	check(e)
 	c.DryRun, e = boolVar("DRY_RUN", env("DRY_RUN"))
 	check(e)
@@ -141,6 +145,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LogLevel, e = logLevel(env("LOG_LEVEL"))
 	check(e)
 	return c, errors.Join(errs...)
+}
+
+// Scope is the configured scope of every run.
+func (c Config) Scope() onboard.Scope {
+	return onboard.NewScope(c.AccountIDs, c.ExcludeAccountIDs, c.Regions)
 }
 
 // RequireCredentials checks that Falcon credentials are configured (the demo

@@ -24,7 +24,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 8, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
-	assert.Equal(t, onboard.Scope{}, c.Scope)
+	assert.Equal(t, onboard.Scope{}, c.Scope())
 	assert.Error(t, c.RequireCredentials(), "no credentials configured")
 }
 
@@ -49,10 +49,12 @@ func TestFullConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "eu-1", c.Cloud)
 	assert.Equal(t, "https://127.0.0.1:8443", c.BaseURL)
-	assert.Equal(t, onboard.Scope{
-		AccountIDs: []string{"111111111111", "222222222222"}, ExcludeAccountIDs: []string{"222222222222"},
-		Regions: []string{"us-east-1", "eu-west-1"},
-	}, c.Scope)
+	assert.Equal(t, []string{"111111111111", "222222222222"}, c.AccountIDs)
+	assert.Equal(t, []string{"222222222222"}, c.ExcludeAccountIDs)
+	assert.Equal(t, []string{"us-east-1", "eu-west-1"}, c.Regions)
+	scope := c.Scope()
+	assert.True(t, scope.HasAccount("111111111111") && scope.HasRegion("eu-west-1"))
+	assert.False(t, scope.HasAccount("222222222222") || scope.HasAccount("333333333333") || scope.HasRegion("us-west-2"))
 	assert.True(t, c.DryRun && c.DisconnectOnDelete && c.VerifyTrust)
 	assert.False(t, c.Prune)
 	assert.Equal(t, 16, c.MaxConcurrency)

@@ -232,8 +232,9 @@ func TestParameterPatterns(t *testing.T) {
 		{"FalconSecretArn", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:falcon-AbCdEf", true},
 		{"FalconSecretArn", "falcon", false},
 		{"FalconClientSecret", `abc"},"x":"`, false},
-		{"AliasPrefix", "", false},
+		{"AliasPrefix", "", true}, // the stack's name
 		{"AliasPrefix", "team-a", true},
+		{"AliasPrefix", "-team", false},
 		{"ScheduleExpression", "cron(0 3 * * ? *)", true},
 		{"ScheduleExpression", "every day", false},
 		{"NotificationEmail", "ops@example.com", true},
@@ -271,8 +272,32 @@ func TestInitialReconcileIsTheFunction(t *testing.T) {
 	props := d.properties("InitialReconcile")
 	assert.Equal(t, map[string]any{"Fn::GetAtt": "EcrOnboardFunction.Arn"}, props["ServiceToken"])
 	for name := range props {
-		assert.Contains(t, []string{"ServiceToken", "ConfigVersion"}, name, "custom resource properties carry no configuration the function could read")
+		assert.Contains(t, []string{"ServiceToken", "ServiceTimeout", "ConfigVersion"}, name, "custom resource properties carry no configuration the function could read")
 	}
+	// A function that dies without answering must not leave the stack
+	// waiting an hour: at most the longest function timeout plus a minute.
+	timeout := d.section("Parameters")["Timeout"].(map[string]any)
+	assert.Equal(t, toFloat(timeout["MaxValue"])+60, toFloat(props["ServiceTimeout"]))
+}
+
+// Two stacks never own each other's registrations: the alias prefix is the
+// stack's name unless set.
+func TestAliasPrefixDefaultsToTheStackName(t *testing.T) {
+	d := loadTemplate(t)
+	env := d.properties(functionID)["Environment"].(map[string]any)["Variables"].(map[string]any)
+	assert.Equal(t, map[string]any{"Fn::If": []any{"HasAliasPrefix", map[string]any{"Ref": "AliasPrefix"}, map[string]any{"Ref": "AWS::StackName"}}},
+		env["ALIAS_PREFIX"])
+	assert.Equal(t, "", d.section("Parameters")["AliasPrefix"].(map[string]any)["Default"])
+}
+
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case int:
+		return float64(n)
+	case float64:
+		return n
+	}
+	return -1
 }
 
 func TestAlarms(t *testing.T) {

@@ -181,7 +181,7 @@ func FuzzAccountsResponse(f *testing.F) {
 				t.Fatalf("listed account %s missing from the result", id)
 			}
 		}
-		plan := onboard.NewPlan(accounts, nil, onboard.Scope{}, "ecr-onboard")
+		plan := onboard.NewPlan(onboard.Observed{Accounts: accounts}, onboard.Policy{Owner: "ecr-onboard"})
 		owner := map[string]string{} // external ID -> account
 		for _, a := range plan.Actions {
 			r := a.Registry

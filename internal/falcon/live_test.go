@@ -356,3 +356,71 @@ func TestRateLimitedOnboardingCutByItsDeadline(t *testing.T) {
 	assert.Equal(t, len(g.Created), r.sim.Stats().CreatesSucceeded)
 	assert.Positive(t, r.sim.Stats().RateLimited)
 }
+
+// A panic in a goroutine a listing starts becomes the run's error, not the
+// end of the process (which would leave CloudFormation waiting).
+func TestPanicInAListingGoroutineIsTheRunsError(t *testing.T) {
+	for _, path := range []string{accountEntities, registriesQ} {
+		t.Run(path, func(t *testing.T) {
+			var armed atomic.Bool
+			r := newRig(t, rigConfig{
+				opts:     falconsim.Options{RegistryPageMax: 2},
+				accounts: falconsim.GenerateAccounts(5, []string{"us-east-1"}),
+				observe: func(req *http.Request, _ *http.Response, _ error, _ time.Time) {
+					if req.URL.Path == path && req.URL.Query().Get("offset") != "0" && armed.Load() {
+						panic("boom in a listing goroutine")
+					}
+				},
+			})
+			r.run(t)
+			armed.Store(true)
+			writes := r.sim.Stats().Writes()
+
+			_, err := r.runner.Run(context.Background(), onboard.Request{})
+
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "internal error while listing: boom in a listing goroutine")
+			assert.Equal(t, writes, r.sim.Stats().Writes())
+		})
+	}
+}
+
+// An account whose record CSPM returns twice: identical records are one
+// account; records that disagree on the credential refuse it.
+func TestAccountListedTwice(t *testing.T) {
+	for name, c := range map[string]struct {
+		rotate bool
+		skip   []onboard.Skip
+	}{
+		"identical records": {false, nil},
+		"conflicting records": {true, []onboard.Skip{{AccountID: "100000000000",
+			Reason: "CSPM lists this account 2 times with different credentials"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			accounts := falconsim.GenerateAccounts(2, []string{"us-east-1"})
+			r := newRig(t, rigConfig{accounts: accounts, wrap: queryRewrite(accountEntities, func(_ int, body map[string]any) {
+				resources := body["resources"].([]any)
+				b, _ := json.Marshal(resources[0])
+				var twin map[string]any
+				_ = json.Unmarshal(b, &twin)
+				if c.rotate {
+					twin["resource_metadata"].(map[string]any)["external_id"] = "rotated-external-id"
+				}
+				body["resources"] = append(resources, twin)
+			})})
+
+			report := r.run(t)
+
+			assert.Equal(t, c.skip, nilIfEmpty(report.Accounts.Skipped))
+			assert.Equal(t, 2, report.Accounts.Discovered)
+			assert.Len(t, report.Registries.Created, 2-len(c.skip))
+		})
+	}
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

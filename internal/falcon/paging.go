@@ -99,7 +99,7 @@ func parallelPages(ctx context.Context, first page, concurrency int, fetch fetch
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for i, off := range offsets {
-		g.Go(func() (err error) {
+		goSafely(g, func() (err error) {
 			pages[i], err = fetch(gctx, off)
 			return err
 		})
@@ -168,8 +168,7 @@ func inBatches[T any](ctx context.Context, ids []string, size, concurrency int, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for i, b := range batches {
-		g.Go(func() error {
-			var err error
+		goSafely(g, func() (err error) {
 			results[i], err = get(gctx, b)
 			return err
 		})
@@ -178,4 +177,18 @@ func inBatches[T any](ctx context.Context, ids []string, size, concurrency int, 
 		return nil, err
 	}
 	return slices.Concat(results...), nil
+}
+
+// goSafely runs fn in g with a panic turned into g's error: a panic in a
+// listing goroutine would otherwise end the process before the run could
+// report, or answer CloudFormation.
+func goSafely(g *errgroup.Group, fn func() error) {
+	g.Go(func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error while listing: %v", p)
+			}
+		}()
+		return fn()
+	})
 }

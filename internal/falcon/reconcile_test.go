@@ -24,42 +24,9 @@ const (
 	accountsQ      = "/cloud-security-registration-aws/queries/account/v1"
 )
 
-type harness struct {
-	sim    *falconsim.Sim
-	runner *onboard.Runner
-}
-
-func newHarness(t *testing.T, opts falconsim.Options, env map[string]string, accounts ...falconsim.Account) *harness {
-	t.Helper()
-	opts.ClientID, opts.ClientSecret = demo.ClientID, demo.ClientSecret
-	sim := falconsim.New(opts)
-	sim.AddAccounts(accounts...)
-	srv := falconsim.StartTLS(sim)
-	t.Cleanup(srv.Close)
-	runner, err := demo.NewRunner(context.Background(), srv.URL, srv.Client(), env)
-	require.NoError(t, err)
-	return &harness{sim: sim, runner: runner}
-}
-
-func (h *harness) run(t *testing.T, req onboard.Request) onboard.Report {
-	t.Helper()
-	report, err := h.runner.Run(context.Background(), req)
-	require.NoError(t, err)
-	return report
-}
-
-// urls counts registrations per normalized URL in the simulator.
-func (h *harness) urls() map[string]int {
-	m := map[string]int{}
-	for _, r := range h.sim.Registries() {
-		m[onboard.NormalizeURL(r.URL)]++
-	}
-	return m
-}
-
 func TestFirstRunOnboardsEverythingAcrossManyPages(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(1234, []string{"us-east-1", "eu-west-1"})
-	h := newHarness(t, falconsim.Options{}, nil, accounts...)
+	h := newRig(t, rigConfig{accounts: accounts})
 	// 600 registrations already there (more than one registry page).
 	for _, a := range accounts[:300] {
 		for _, region := range a.Regions {
@@ -67,7 +34,7 @@ func TestFirstRunOnboardsEverythingAcrossManyPages(t *testing.T) {
 		}
 	}
 
-	report := h.run(t, onboard.Request{Trigger: onboard.TriggerCLI})
+	report := h.runWith(t, onboard.Request{Trigger: onboard.TriggerCLI})
 
 	assert.True(t, report.Complete)
 	assert.Equal(t, 1234, report.Accounts.Discovered)
@@ -90,12 +57,12 @@ func TestFirstRunOnboardsEverythingAcrossManyPages(t *testing.T) {
 }
 
 func TestSecondRunWritesNothing(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(40, []string{"us-east-1", "us-west-2", "eu-west-1"})...)
-	first := h.run(t, onboard.Request{})
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(40, []string{"us-east-1", "us-west-2", "eu-west-1"})})
+	first := h.runWith(t, onboard.Request{})
 	require.Len(t, first.Registries.Created, 120)
 	writes := h.sim.Stats().Writes()
 
-	second := h.run(t, onboard.Request{})
+	second := h.runWith(t, onboard.Request{})
 
 	assert.Equal(t, writes, h.sim.Stats().Writes(), "a second run must not write")
 	assert.Empty(t, second.Registries.Created)
@@ -107,25 +74,25 @@ func TestSecondRunWritesNothing(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, map[string]string{"DRY_RUN": "true"}, falconsim.GenerateAccounts(3, []string{"us-east-1"})...)
-	report := h.run(t, onboard.Request{})
+	h := newRig(t, rigConfig{env: map[string]string{"DRY_RUN": "true"}, accounts: falconsim.GenerateAccounts(3, []string{"us-east-1"})})
+	report := h.runWith(t, onboard.Request{})
 	assert.True(t, report.DryRun)
 	assert.Len(t, report.Registries.Created, 3, "lists what would be created")
 	assert.Zero(t, h.sim.Stats().Writes())
 	assert.Empty(t, h.sim.Registries())
 
 	// A request can turn dry run on, never off.
-	h2 := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(3, []string{"us-east-1"})...)
-	report = h2.run(t, onboard.Request{DryRun: true})
+	h2 := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(3, []string{"us-east-1"})})
+	report = h2.runWith(t, onboard.Request{DryRun: true})
 	assert.True(t, report.DryRun)
 	assert.Zero(t, h2.sim.Stats().Writes())
 }
 
 func TestCreateAnswered5xxAfterItHappenedIsNotDuplicated(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(4, []string{"us-east-1"})...)
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(4, []string{"us-east-1"})})
 	h.sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: registriesPath, Status: 502, AfterWrite: true, Times: 2})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	assert.Len(t, report.Registries.Created, 4)
 	for _, c := range report.Registries.Created {
@@ -138,10 +105,10 @@ func TestCreateAnswered5xxAfterItHappenedIsNotDuplicated(t *testing.T) {
 }
 
 func TestCreateFailing5xxBeforeItHappenedIsCreatedOnce(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(2, []string{"us-east-1"})...)
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(2, []string{"us-east-1"})})
 	h.sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: registriesPath, Status: 500})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	assert.Len(t, report.Registries.Created, 2)
 	assert.Empty(t, report.Registries.Failed)
@@ -150,11 +117,11 @@ func TestCreateFailing5xxBeforeItHappenedIsCreatedOnce(t *testing.T) {
 }
 
 func TestConflictMeansItExists(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(2, []string{"us-east-1"})...)
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(2, []string{"us-east-1"})})
 	// Another invocation creates the registry between our listing and our create.
 	h.sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: registriesPath, Status: http.StatusConflict, AfterWrite: true})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	assert.Len(t, report.Registries.Created, 1)
 	assert.Equal(t, 1, report.Registries.Unchanged, "the 409 one exists: confirmed by re-listing")
@@ -166,10 +133,10 @@ func TestConflictMeansItExists(t *testing.T) {
 }
 
 func TestConflictForAnUnlistedRegistryIsAFailureNotARetry(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(1, []string{"us-east-1"})...)
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(1, []string{"us-east-1"})})
 	h.sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: registriesPath, Status: http.StatusConflict})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	require.Len(t, report.Registries.Failed, 1)
 	assert.Contains(t, report.Registries.Failed[0].Error, "already exists, yet it is not listed")
@@ -186,7 +153,7 @@ func TestFailClosedWhenListingFails(t *testing.T) {
 		"accounts page 403":          {Method: http.MethodGet, Path: accountsQ, Status: 403},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(3, []string{"us-east-1"})...)
+			h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(3, []string{"us-east-1"})})
 			h.sim.AddRegistry(falconsim.Registry{URL: falconsim.ECRURL("100000000000", "us-east-1"), Alias: "x", RoleARN: "arn:aws:iam::100000000000:role/CrowdStrikeCSPMReader", ExternalID: "e"})
 			h.sim.InjectFault(fault)
 
@@ -199,7 +166,7 @@ func TestFailClosedWhenListingFails(t *testing.T) {
 }
 
 func TestAccessDeniedNamesTheScopes(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(1, []string{"us-east-1"})...)
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(1, []string{"us-east-1"})})
 	h.sim.InjectFault(falconsim.Fault{Method: http.MethodGet, Path: accountsQ, Status: 403})
 	_, err := h.runner.Run(context.Background(), onboard.Request{})
 	require.ErrorIs(t, err, onboard.ErrAccessDenied)
@@ -219,10 +186,10 @@ func TestWrongClientSecretIsAClearError(t *testing.T) {
 }
 
 func TestExpiredTokenIsRefreshed(t *testing.T) {
-	h := newHarness(t, falconsim.Options{}, nil, falconsim.GenerateAccounts(2, []string{"us-east-1"})...)
-	h.run(t, onboard.Request{})
+	h := newRig(t, rigConfig{accounts: falconsim.GenerateAccounts(2, []string{"us-east-1"})})
+	h.runWith(t, onboard.Request{})
 	h.sim.ExpireTokens() // the cached token is now refused with 401
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 	assert.Equal(t, 2, report.Registries.Unchanged)
 	assert.Equal(t, 2, h.sim.Stats().ByOperation["POST /oauth2/token"])
 }
@@ -230,10 +197,10 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 func TestDriftedCredentialIsUpdated(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(1, []string{"us-east-1"})
 	a := accounts[0]
-	h := newHarness(t, falconsim.Options{}, nil, accounts...)
+	h := newRig(t, rigConfig{accounts: accounts})
 	h.sim.AddRegistry(falconsim.Registry{URL: falconsim.ECRURL(a.ID, "us-east-1"), Alias: "ecr-onboard-" + a.ID + "-us-east-1", RoleARN: a.RoleARN, ExternalID: "stale-id"})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	require.Len(t, report.Registries.Updated, 1)
 	regs := h.sim.Registries()
@@ -244,9 +211,9 @@ func TestDriftedCredentialIsUpdated(t *testing.T) {
 func TestBrokenTrustIsAFailureWithAHint(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(1, []string{"us-east-1"})
 	accounts[0].TrustsRegistryAssessment = false
-	h := newHarness(t, falconsim.Options{}, nil, accounts...)
+	h := newRig(t, rigConfig{accounts: accounts})
 
-	report := h.run(t, onboard.Request{})
+	report := h.runWith(t, onboard.Request{})
 
 	require.Len(t, report.Registries.Failed, 1)
 	f := report.Registries.Failed[0]
@@ -258,11 +225,11 @@ func TestBrokenTrustIsAFailureWithAHint(t *testing.T) {
 
 func TestDisconnectDeletesOnlyOwned(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(2, []string{"us-east-1"})
-	h := newHarness(t, falconsim.Options{}, nil, accounts...)
-	h.run(t, onboard.Request{})
+	h := newRig(t, rigConfig{accounts: accounts})
+	h.runWith(t, onboard.Request{})
 	manual := h.sim.AddRegistry(falconsim.Registry{URL: "https://999999999999.dkr.ecr.us-east-1.amazonaws.com", Alias: "ecr-onboard-999999999999-us-east-1", RoleARN: "arn:aws:iam::999999999999:role/x", ExternalID: "x"})
 
-	report := h.run(t, onboard.Request{Disconnect: true})
+	report := h.runWith(t, onboard.Request{Disconnect: true})
 
 	assert.Len(t, report.Registries.Deleted, 2)
 	regs := h.sim.Registries()

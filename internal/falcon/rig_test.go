@@ -1,7 +1,9 @@
 package falcon_test
 
-// A harness like newHarness (reconcile_test.go) with two hooks for fault
-// scenarios the simulator's Fault type cannot express on its own:
+// The one test harness of this package: the real Runner, wired through the
+// environment as in production (demo.NewRunner), against the simulator over
+// TLS, with two hooks for scenarios the simulator's own options and Fault
+// type cannot express:
 //   - wrap: a server-side middleware in front of the simulator (fail one
 //     page by offset, drop an answer after the write happened, …);
 //   - observe: a client-side hook below the adapter's own transport, which
@@ -84,7 +86,12 @@ func newRig(t *testing.T, c rigConfig) *rig {
 
 func (r *rig) run(t *testing.T) onboard.Report {
 	t.Helper()
-	report, err := r.runner.Run(context.Background(), onboard.Request{})
+	return r.runWith(t, onboard.Request{})
+}
+
+func (r *rig) runWith(t *testing.T, req onboard.Request) onboard.Report {
+	t.Helper()
+	report, err := r.runner.Run(context.Background(), req)
 	require.NoError(t, err)
 	return report
 }

@@ -3,6 +3,7 @@ package onboard
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -24,8 +25,6 @@ type Account struct {
 	// (a 207 answer, asked twice). Nothing is known of it but its ID: it is
 	// skipped, and its registrations are never pruned.
 	RecordMissing bool
-
-	refused string // set by a run's checks beyond CSPM data (VERIFY_TRUST)
 }
 
 // Refusal says why an account is not onboarded; a nil *Refusal means
@@ -86,42 +85,104 @@ func accountTypePartition(accountType string) (string, bool) {
 	return "", false
 }
 
-// check returns why an account cannot be onboarded on its own merits, or "".
-// These are the confused-deputy rules: the credential must belong to the
-// account it is used for. Uniqueness across accounts is checked by eligible.
-func (a Account) check() string {
-	if a.refused != "" {
-		return a.refused
-	}
+// check returns why CSPM's record of an account cannot be used on its own
+// merits, or nil. These are the confused-deputy rules: the credential must
+// belong to the account it is used for. Rules across accounts are judge's.
+func (a Account) check() *Refusal {
+	refuse := func(format string, args ...any) *Refusal { return &Refusal{Reason: fmt.Sprintf(format, args...)} }
 	if a.RecordMissing {
-		return "CSPM did not return this account's record (listed, but missing from the entity answer twice)"
+		return refuse("CSPM did not return this account's record (listed, but missing from the entity answer twice)")
 	}
 	if !ValidAccountID(a.ID) {
-		return fmt.Sprintf("account_id %q is not a 12-digit AWS account ID", a.ID)
+		return refuse("account_id %q is not a 12-digit AWS account ID", a.ID)
 	}
 	if strings.TrimSpace(a.RoleARN) == "" {
-		return "CSPM has no IAM role ARN for this account"
+		return refuse("CSPM has no IAM role ARN for this account")
 	}
 	partition, arnAccount, err := ParseRoleARN(a.RoleARN)
 	if err != nil {
-		return "CSPM role ARN is malformed (want arn:<partition>:iam::<account>:role/<name>)"
+		return refuse("CSPM role ARN is malformed (want arn:<partition>:iam::<account>:role/<name>)")
 	}
 	if arnAccount != a.ID {
-		return fmt.Sprintf("CSPM role ARN belongs to account %s, not %s (possible confused deputy)", arnAccount, a.ID)
+		return refuse("CSPM role ARN belongs to account %s, not %s (possible confused deputy)", arnAccount, a.ID)
 	}
 	if want, ok := accountTypePartition(a.Type); ok && want != partition {
-		return fmt.Sprintf("CSPM role ARN partition %q does not match account_type %q", partition, a.Type)
+		return refuse("CSPM role ARN partition %q does not match account_type %q", partition, a.Type)
 	}
 	if strings.TrimSpace(a.ExternalID) == "" {
-		return "CSPM has no external ID for this account"
+		return refuse("CSPM has no external ID for this account")
 	}
 	if a.ExternalID != strings.TrimSpace(a.ExternalID) {
-		return "CSPM external ID has surrounding whitespace"
+		return refuse("CSPM external ID has surrounding whitespace")
 	}
 	for _, r := range a.Regions {
 		if !ValidRegion(r) {
-			return fmt.Sprintf("CSPM active region %q is not a valid AWS region name", r)
+			return refuse("CSPM active region %q is not a valid AWS region name", r)
 		}
 	}
-	return ""
+	return nil
+}
+
+// judged is an account, its CSPM records collapsed into one, and what
+// CSPM's own data says of it (nil: nothing against it).
+type judged struct {
+	Account
+	refusal *Refusal
+}
+
+// judge collapses CSPM's records into accounts and judges each by CSPM's own
+// data, the confused-deputy rules of CONTRACT §6, over all of CSPM's
+// accounts whatever the scope: records of one account with the same
+// credential are one account (their regions joined); records of one
+// account that disagree on the credential refuse it; an external ID used by
+// more than one account refuses every one of them. Sorted by account ID.
+func judge(records []Account) []judged {
+	byID := map[string][]Account{}
+	for _, r := range records {
+		byID[r.ID] = append(byID[r.ID], r)
+	}
+	users := map[string]map[string]bool{} // external ID -> accounts using it
+	for id, rs := range byID {
+		for _, r := range rs {
+			if r.ExternalID != "" {
+				if users[r.ExternalID] == nil {
+					users[r.ExternalID] = map[string]bool{}
+				}
+				users[r.ExternalID][id] = true
+			}
+		}
+	}
+	out := make([]judged, 0, len(byID))
+	for _, rs := range byID {
+		a := rs[0]
+		a.Regions = slices.Clone(a.Regions)
+		conflict := false
+		for _, r := range rs[1:] {
+			conflict = conflict || r.RoleARN != a.RoleARN || r.ExternalID != a.ExternalID || r.RecordMissing != a.RecordMissing
+			a.Regions = append(a.Regions, r.Regions...)
+		}
+		j := judged{Account: a}
+		switch others := len(users[a.ExternalID]) - 1; {
+		case conflict:
+			j.refusal = &Refusal{Reason: fmt.Sprintf("CSPM lists this account %d times with different credentials", len(rs))}
+		case a.check() != nil:
+			j.refusal = a.check()
+		case others > 0:
+			j.refusal = &Refusal{Reason: fmt.Sprintf("external ID is shared with %d other CSPM account(s); every sharer is skipped", others)}
+		}
+		out = append(out, j)
+	}
+	slices.SortFunc(out, func(x, y judged) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}
+
+// Judge finds account id in CSPM's records and judges it by the rules a run
+// skips accounts by (judge). ok is false when CSPM does not list id.
+func Judge(records []Account, id string) (a Account, r *Refusal, ok bool) {
+	for _, j := range judge(records) {
+		if j.ID == id {
+			return j.Account, j.refusal, true
+		}
+	}
+	return Account{}, nil, false
 }

@@ -58,7 +58,7 @@ func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error
 			if errors.Is(out[i].err, ErrAccessDenied) {
 				once.Do(func() { fatal = out[i].err; cancel() })
 			}
-			ap.report(Progress{Stage: StageWrite, Done: int(done.Add(1)), Total: len(actions)})
+			ap.progress(Progress{Stage: StageWrite, Done: int(done.Add(1)), Total: len(actions)})
 		}()
 	}
 	wg.Wait()
@@ -67,12 +67,6 @@ func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error
 	}
 	ap.confirmCreates(ctx, actions, out)
 	return out, nil
-}
-
-func (ap applier) report(p Progress) {
-	if ap.progress != nil {
-		ap.progress(p)
-	}
 }
 
 func (ap applier) do(ctx context.Context, a Action) outcome {

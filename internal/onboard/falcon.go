@@ -20,8 +20,6 @@ type Falcon interface {
 	UpdateRegistry(ctx context.Context, r Registry) error
 	// DeleteRegistry removes registry r.ID.
 	DeleteRegistry(ctx context.Context, r Registry) error
-	// APICalls is the number of HTTP requests sent so far (retries included).
-	APICalls() int64
 }
 
 // Errors a Falcon implementation wraps so a run can tell outcomes apart.

@@ -44,7 +44,7 @@ func FuzzPlan(f *testing.F) {
 			{ID: id1, RoleARN: arn1, ExternalID: ext1, Regions: strings.Split(regions1, ",")},
 			{ID: id2, RoleARN: arn2, ExternalID: ext2, Regions: strings.Split(regions2, ",")},
 		}
-		p := NewPlan(accounts, nil, Scope{}, "p")
+		p := planOf(accounts, nil, Scope{}, "p")
 		users := map[string]string{}
 		for _, a := range p.Actions {
 			r := a.Registry

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +16,7 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 	stay := acct("100000000001", "us-east-1")
 	noRegions := acct("100000000003")
 	gone := acct("100000000002", "us-east-1")
+	missing := Account{ID: "100000000004", RecordMissing: true}
 	owned := func(a Account, region string) Registry { return ownedBy(prefix, a, region) }
 
 	keepActive := owned(stay, "us-east-1")
@@ -22,17 +24,28 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 	goneAccount := owned(gone, "us-east-1")
 	unowned := existing(gone, "eu-west-1", "team-registry")
 	silentCSPM := owned(noRegions, "us-east-1")
-	all := []Registry{keepActive, inactiveRegion, goneAccount, unowned, silentCSPM}
+	recordMissing := owned(acct(missing.ID, "us-east-1"), "us-east-1")
+	all := []Registry{keepActive, inactiveRegion, goneAccount, unowned, silentCSPM, recordMissing}
+	prunes := func(accounts []Account, scope Scope) []Action {
+		p := NewPlan(Observed{Accounts: accounts, Registries: all}, Policy{Scope: scope, Owner: prefix, Mode: Prune})
+		var out []Action
+		for _, a := range p.Actions {
+			if a.Kind == Delete {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
 
-	got := Prunes([]Account{stay, noRegions}, all, Scope{}, prefix)
 	deleteGone := Action{Kind: Delete, Registry: goneAccount, Reason: "account no longer in CSPM"}
-	assert.Equal(t, []Action{{Kind: Delete, Registry: inactiveRegion, Reason: "region no longer active in CSPM"}, deleteGone}, got)
-
-	assert.Empty(t, Prunes(nil, all, Scope{}, prefix), "CSPM answering no account prunes nothing")
-	assert.Equal(t, []Action{deleteGone},
-		Prunes([]Account{stay, noRegions}, all, Scope{ExcludeAccountIDs: []string{stay.ID}}, prefix), "scope applies")
-	assert.Equal(t, []Action{deleteGone},
-		Prunes([]Account{stay, noRegions}, all, Scope{Regions: []string{"us-east-1"}}, prefix), "a region outside REGIONS is not pruned")
+	assert.Equal(t, []Action{{Kind: Delete, Registry: inactiveRegion, Reason: "region no longer active in CSPM"}, deleteGone},
+		prunes([]Account{stay, noRegions, missing}, Scope{}))
+	assert.Empty(t, prunes(nil, Scope{}), "CSPM answering no account prunes nothing")
+	assert.Equal(t, []Action{deleteGone}, prunes([]Account{stay, noRegions, missing}, NewScope(nil, []string{stay.ID}, nil)), "scope applies")
+	assert.Equal(t, []Action{deleteGone}, prunes([]Account{stay, noRegions, missing}, NewScope(nil, nil, []string{"us-east-1"})),
+		"a region outside REGIONS is not pruned")
+	assert.Empty(t, prunes([]Account{stay, noRegions, missing}, Scope{}.Narrow(Narrowing{Regions: []string{"us-east-1"}}).Narrow(Narrowing{Regions: []string{"eu-west-1"}})),
+		"a scope that matches nothing prunes nothing")
 }
 
 func TestPruneRunDeletesAndDryRunListsThem(t *testing.T) {
@@ -42,7 +55,7 @@ func TestPruneRunDeletesAndDryRunListsThem(t *testing.T) {
 		ownedBy("p", gone, "us-east-1"),
 		existing(gone, "us-west-2", "manual"),
 	}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", Prune: true}
+	rn := &Runner{Falcon: f, Owner: "p", Prune: true}
 	dry, err := rn.Run(context.Background(), Request{DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, []RegistryRef{{URL: RegistryURL(gone.ID, "us-east-1"), AccountID: gone.ID, Region: "us-east-1", RegistryID: "id-100000000002-us-east-1", Reason: "account no longer in CSPM"}}, dry.Registries.Deleted)
@@ -84,7 +97,7 @@ func TestVerifyTrustRefusesOpenRolesBeforeTheirFirstRegistration(t *testing.T) {
 	f := &fakeFalcon{accounts: []Account{healthy, open, onboarded},
 		registries: []Registry{existing(onboarded, "us-east-1", "x")}}
 	v := &fakeVerifier{open: map[string]bool{open.RoleARN: true}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", Verifier: v}
+	rn := &Runner{Falcon: f, Owner: "p", Verifier: v}
 
 	report, err := rn.Run(context.Background(), Request{})
 
@@ -99,23 +112,41 @@ func TestVerifyTrustRefusesOpenRolesBeforeTheirFirstRegistration(t *testing.T) {
 	// A probe that cannot answer refuses too: fail safe.
 	v2 := &fakeVerifier{err: errors.New("throttled")}
 	f2 := &fakeFalcon{accounts: []Account{healthy}}
-	report, err = (&Runner{Falcon: f2, AliasPrefix: "p", Verifier: v2}).Run(context.Background(), Request{})
+	report, err = (&Runner{Falcon: f2, Owner: "p", Verifier: v2}).Run(context.Background(), Request{})
 	require.NoError(t, err)
 	assert.Empty(t, report.Registries.Created)
 	assert.Contains(t, report.Accounts.Skipped[0].Reason, "could not check")
 }
 
-type fakeNotifier struct{ reports []Report }
+type fakeNotifier struct {
+	reports  []Report
+	ctxAlive []bool
+}
 
-func (n *fakeNotifier) Notify(_ context.Context, r Report, _ error) error {
+func (n *fakeNotifier) Notify(ctx context.Context, r Report, _ error) error {
 	n.reports = append(n.reports, r)
+	n.ctxAlive = append(n.ctxAlive, ctx.Err() == nil)
 	return nil
+}
+
+// A run that ends on its deadline still publishes its summary: the publish
+// has a context of its own.
+func TestSummaryOfARunThatHitItsDeadlineIsPublished(t *testing.T) {
+	n := &fakeNotifier{}
+	f := &fakeFalcon{accounts: []Account{acct("100000000001", "us-east-1")}, delay: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err := (&Runner{Falcon: f, Owner: "p", Notifier: n}).Run(ctx, Request{})
+	require.NoError(t, err)
+	require.Error(t, ctx.Err(), "the run outlived its context")
+	require.Len(t, n.reports, 1)
+	assert.True(t, n.ctxAlive[0], "published with a live context")
 }
 
 func TestNotifiesOnlyWhenSomethingChangedOrFailed(t *testing.T) {
 	n := &fakeNotifier{}
 	f := &fakeFalcon{accounts: []Account{acct("100000000001", "us-east-1")}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", Notifier: n, HomeAccount: "999999999999", Partition: "aws"}
+	rn := &Runner{Falcon: f, Owner: "p", Notifier: n, HomeAccount: "999999999999", Partition: "aws"}
 	_, err := rn.Run(context.Background(), Request{DryRun: true})
 	require.NoError(t, err)
 	assert.Empty(t, n.reports, "a dry run changes nothing")

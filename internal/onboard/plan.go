@@ -1,59 +1,11 @@
 package onboard
 
-import (
-	"fmt"
-	"slices"
-	"strings"
-)
-
-// Scope narrows a run. Empty lists mean "no restriction".
-type Scope struct {
-	AccountIDs        []string // only these accounts
-	ExcludeAccountIDs []string // never these accounts
-	Regions           []string // only these regions
-}
-
-// Narrow intersects s with a narrower request (a manual event or CLI flags):
-// the result never includes an account or region s excludes.
-func (s Scope) Narrow(accountIDs, regions []string) Scope {
-	return Scope{
-		AccountIDs:        intersect(s.AccountIDs, accountIDs),
-		ExcludeAccountIDs: s.ExcludeAccountIDs,
-		Regions:           intersect(s.Regions, regions),
-	}
-}
-
-// intersect narrows allowlist base by req; an empty list allows everything,
-// so narrowing to nothing in common must not fall back to "everything".
-func intersect(base, req []string) []string {
-	switch {
-	case len(req) == 0:
-		return base
-	case len(base) == 0:
-		return req
-	}
-	out := []string{}
-	for _, v := range req {
-		if slices.Contains(base, v) {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		return []string{"-"} // matches no account or region
-	}
-	return out
-}
-
-func (s Scope) hasAccount(id string) bool {
-	return (len(s.AccountIDs) == 0 || slices.Contains(s.AccountIDs, id)) && !slices.Contains(s.ExcludeAccountIDs, id)
-}
-
 // ActionKind is what a planned action does to a registry.
 type ActionKind string
 
 const (
 	Create ActionKind = "create"
-	Update ActionKind = "update" // PATCH the credential to CSPM's
+	Update ActionKind = "update" // PATCH the credential (and alias) to CSPM's
 	Delete ActionKind = "delete"
 )
 
@@ -66,19 +18,56 @@ type Action struct {
 	Reason   string
 }
 
+// Mode is what a run is for.
+type Mode int
+
+const (
+	// Reconcile creates and fixes the registrations CSPM's accounts need.
+	Reconcile Mode = iota
+	// Prune is Reconcile, and deletes owned registrations whose account
+	// left CSPM or whose region is no longer active (PRUNE).
+	Prune
+	// Disconnect deletes the owned registrations of the accounts in scope
+	// (a stack Delete with DISCONNECT_ON_DELETE).
+	Disconnect
+)
+
+// Policy is what a run may do.
+type Policy struct {
+	Scope Scope
+	Owner Owner
+	Mode  Mode
+	// VerifyTrust: an account the plan writes for must have passed
+	// VERIFY_TRUST (a verdict in Observed.Trust). One not yet checked is
+	// held back and listed in Plan.Unverified.
+	VerifyTrust bool
+}
+
+// Observed is what a run read: CSPM's account records, Container
+// Security's registrations (both complete listings) and the verdicts of
+// VERIFY_TRUST, by account ID (nil: the account passed).
+type Observed struct {
+	Accounts   []Account
+	Registries []Registry
+	Trust      map[string]*Refusal
+}
+
 // Plan is the difference between what CSPM says should be registered and
-// what Container Security has. It is computed without I/O.
+// what Container Security has, within a Policy. It is computed without I/O.
 type Plan struct {
-	Discovered int // accounts CSPM returned
-	Eligible   []Account
-	Skipped    []Skip // accounts refused, with reasons
-	Desired    int    // registries that should exist
-	Existing   int    // registries Container Security listed (all types)
-	Unchanged  int    // desired registries already correct, or registered by someone else
+	Discovered int       // accounts CSPM lists
+	Eligible   []Account // in scope, with a write or a registration to keep
+	Skipped    []Skip    // accounts in scope refused, with reasons
+	Desired    int       // registries that should exist
+	Existing   int       // registries Container Security listed (all types)
+	Unchanged  int       // desired registries already right, or registered by someone else
 	// NotOwned are desired registries registered by someone else (another
 	// tool, a person): never written, counted in Unchanged.
 	NotOwned []Registry
 	Actions  []Action
+	// Unverified are accounts the plan would write for that VERIFY_TRUST
+	// has not checked yet (Policy.VerifyTrust): skipped until it has.
+	Unverified []Account
 }
 
 // Writes counts the plan's actions of a kind.
@@ -92,41 +81,98 @@ func (p Plan) Writes(kind ActionKind) int {
 	return n
 }
 
-// NewPlan computes the registrations to create or fix so that every eligible
-// account in scope has one registry per region, with its CSPM credential.
-func NewPlan(accounts []Account, existing []Registry, scope Scope, owner Owner) Plan {
-	p := Plan{Discovered: len(accounts), Existing: len(existing)}
-	p.Eligible, p.Skipped = eligible(accounts, scope)
-	byURL := indexByURL(existing, owner)
-	for _, a := range p.Eligible {
-		for _, region := range a.Regions {
-			cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
-			want := Registry{
-				URL:        RegistryURL(a.ID, region),
-				AccountID:  a.ID,
-				Region:     region,
-				Alias:      owner.Alias(a.ID, region, cred),
-				Credential: cred,
+// NewPlan is the one planning function: from what was observed and what the
+// policy allows, the writes that make Container Security hold one
+// registration per eligible account and region in scope, with the
+// account's CSPM credential, touching only registrations the policy's
+// Owner made.
+func NewPlan(o Observed, p Policy) Plan {
+	accounts := judge(o.Accounts)
+	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries)}
+	if p.Mode == Disconnect {
+		plan.Actions = disconnects(accounts, o.Registries, p)
+		return plan
+	}
+	byURL := indexByURL(o.Registries, p.Owner)
+	for _, j := range accounts {
+		if !p.Scope.HasAccount(j.ID) {
+			continue // not this run's: neither eligible nor skipped
+		}
+		a, refusal := j.Account, j.refusal
+		var regions []string
+		if refusal == nil {
+			regions, refusal = regionsOf(a, p.Scope)
+		}
+		if refusal == nil && len(regions) == 0 {
+			continue // none of its regions is in scope
+		}
+		var acc accountPlan
+		if refusal == nil {
+			acc = planAccount(a, regions, byURL, p.Owner)
+			if p.VerifyTrust && len(acc.actions) > 0 {
+				refusal = trustVerdict(o.Trust, a, &plan)
 			}
-			p.Desired++
-			have, ok := byURL[want.URL]
-			switch {
-			case !ok:
-				p.Actions = append(p.Actions, Action{Kind: Create, Registry: want})
-			case !owner.Owns(have):
-				p.Unchanged++
-				p.NotOwned = append(p.NotOwned, have)
-			default:
-				if why := drift(owner, have, want); why != "" {
-					want.ID = have.ID
-					p.Actions = append(p.Actions, Action{Kind: Update, Registry: want, Reason: why})
-				} else {
-					p.Unchanged++
-				}
+		}
+		if refusal != nil {
+			plan.Skipped = append(plan.Skipped, Skip{AccountID: a.ID, Reason: refusal.Reason})
+			continue
+		}
+		a.Regions = regions
+		plan.Eligible = append(plan.Eligible, a)
+		plan.Desired += len(regions)
+		plan.Unchanged += acc.unchanged
+		plan.NotOwned = append(plan.NotOwned, acc.notOwned...)
+		plan.Actions = append(plan.Actions, acc.actions...)
+	}
+	if p.Mode == Prune {
+		plan.Actions = append(plan.Actions, prunes(accounts, o.Registries, p)...)
+	}
+	return plan
+}
+
+// trustVerdict is VERIFY_TRUST's refusal of a, or nil when it passed. An
+// account not checked yet is refused for now and listed in plan.Unverified.
+func trustVerdict(verdicts map[string]*Refusal, a Account, plan *Plan) *Refusal {
+	r, checked := verdicts[a.ID]
+	if !checked {
+		plan.Unverified = append(plan.Unverified, a)
+		return &Refusal{Reason: "VERIFY_TRUST has not checked this account's role yet"}
+	}
+	return r
+}
+
+// accountPlan is what one account's registrations need.
+type accountPlan struct {
+	actions   []Action
+	unchanged int
+	notOwned  []Registry
+}
+
+func planAccount(a Account, regions []string, byURL map[string]Registry, owner Owner) accountPlan {
+	var out accountPlan
+	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
+	for _, region := range regions {
+		want, ok := newRegistry(a.ID, region, owner, cred)
+		if !ok {
+			continue
+		}
+		have, exists := byURL[want.URL]
+		switch {
+		case !exists:
+			out.actions = append(out.actions, Action{Kind: Create, Registry: want})
+		case !owner.Owns(have):
+			out.unchanged++
+			out.notOwned = append(out.notOwned, have)
+		default:
+			if why := drift(owner, have, want); why != "" {
+				want.ID = have.ID
+				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why})
+			} else {
+				out.unchanged++
 			}
 		}
 	}
-	return p
+	return out
 }
 
 // drift says why an owned registration must be written again with want's
@@ -150,56 +196,64 @@ func drift(owner Owner, have, want Registry) string {
 	return have.Trouble()
 }
 
-// NewDisconnectPlan deletes the registries this tool owns for accounts CSPM
-// still knows and that are in scope: what a stack Delete removes. A registry
-// without this tool's alias, or of an account CSPM does not list, is kept.
-func NewDisconnectPlan(accounts []Account, existing []Registry, scope Scope, owner Owner) Plan {
-	p := Plan{Discovered: len(accounts), Existing: len(existing)}
+// disconnects deletes the registrations owner made for accounts CSPM still
+// lists, in scope: what a stack Delete removes. A registration without the
+// owner's alias, or of an account CSPM does not list, is kept.
+func disconnects(accounts []judged, existing []Registry, p Policy) []Action {
 	known := map[string]bool{}
 	for _, a := range accounts {
 		known[a.ID] = true
 	}
+	var out []Action
 	for _, r := range existing {
-		if owner.Owns(r) && known[r.AccountID] && scope.hasAccount(r.AccountID) &&
-			(len(scope.Regions) == 0 || slices.Contains(scope.Regions, r.Region)) {
-			p.Actions = append(p.Actions, Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"})
+		if p.Owner.Owns(r) && known[r.AccountID] && p.Scope.HasAccount(r.AccountID) && p.Scope.HasRegion(r.Region) {
+			out = append(out, Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"})
 		}
 	}
-	return p
+	return out
 }
 
-// Prunes are the deletions PRUNE asks for: registries this tool owns, in
+// prunes are the deletions PRUNE asks for: registrations owner made, in
 // scope, whose account CSPM no longer lists, or whose region is no longer
 // among the account's CSPM active regions. An account with no active region
-// at all is left alone (that is CSPM saying nothing, not "none"), and so is
-// everything when CSPM lists no account (an empty answer is more likely an
-// outage or a lost API scope than an empty organisation).
-func Prunes(accounts []Account, existing []Registry, scope Scope, owner Owner) []Action {
+// at all, or whose record CSPM did not return, is left alone (that is CSPM
+// saying nothing, not "none"), and so is everything when CSPM lists no
+// account (an empty answer is more likely an outage or a lost API scope
+// than an empty organisation).
+func prunes(accounts []judged, existing []Registry, p Policy) []Action {
 	if len(accounts) == 0 {
 		return nil
 	}
 	active := map[string][]string{}
 	for _, a := range accounts {
-		active[a.ID] = append(active[a.ID], a.Regions...)
+		active[a.ID] = a.Regions
 	}
 	var out []Action
 	for _, r := range existing {
-		if !owner.Owns(r) || !scope.hasAccount(r.AccountID) ||
-			(len(scope.Regions) > 0 && !slices.Contains(scope.Regions, r.Region)) {
+		if !p.Owner.Owns(r) || !p.Scope.HasAccount(r.AccountID) || !p.Scope.HasRegion(r.Region) {
 			continue
 		}
 		switch regions, known := active[r.AccountID]; {
 		case !known:
 			out = append(out, Action{Kind: Delete, Registry: r, Reason: "account no longer in CSPM"})
-		case len(regions) > 0 && !slices.Contains(regions, r.Region):
+		case len(regions) > 0 && !contains(regions, r.Region):
 			out = append(out, Action{Kind: Delete, Registry: r, Reason: "region no longer active in CSPM"})
 		}
 	}
 	return out
 }
 
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
 // indexByURL maps normalized URL to the existing registration; when a URL is
-// registered twice, the one this tool owns wins.
+// registered twice, the one owner made wins.
 func indexByURL(existing []Registry, owner Owner) map[string]Registry {
 	m := make(map[string]Registry, len(existing))
 	for _, r := range existing {
@@ -210,123 +264,4 @@ func indexByURL(existing []Registry, owner Owner) map[string]Registry {
 		m[u] = r
 	}
 	return m
-}
-
-// eligible applies scope and the confused-deputy rules. Accounts outside the
-// scope are neither eligible nor skipped: they are simply not this run's.
-func eligible(accounts []Account, scope Scope) ([]Account, []Skip) {
-	sharers := map[string]int{} // external ID -> accounts using it, over all of CSPM
-	byID := map[string][]Account{}
-	for _, a := range accounts {
-		if a.ExternalID != "" {
-			sharers[a.ExternalID]++
-		}
-		byID[a.ID] = append(byID[a.ID], a)
-	}
-	var in []Account
-	var skipped []Skip
-	seen := map[string]bool{}
-	for _, a := range accounts {
-		if !scope.hasAccount(a.ID) || seen[a.ID] {
-			continue
-		}
-		seen[a.ID] = true
-		reason := a.check()
-		switch {
-		case reason != "":
-		case len(byID[a.ID]) > 1 && !sameCredential(byID[a.ID]):
-			reason = "CSPM lists this account more than once with different credentials"
-		case sharers[a.ExternalID] > 1:
-			reason = sharedReason(sharers[a.ExternalID] - 1)
-		}
-		if reason != "" {
-			skipped = append(skipped, Skip{AccountID: a.ID, Reason: reason})
-			continue
-		}
-		regions, reason := regionsOf(a, scope)
-		if reason != "" {
-			skipped = append(skipped, Skip{AccountID: a.ID, Reason: reason})
-			continue
-		}
-		if len(regions) == 0 {
-			continue // none of its regions is in scope
-		}
-		a.Regions = regions
-		in = append(in, a)
-	}
-	slices.SortFunc(in, func(x, y Account) int { return strings.Compare(x.ID, y.ID) })
-	return in, skipped
-}
-
-// Judge finds account id in CSPM's listing and judges its record by the
-// confused-deputy rules a run skips accounts by, with external IDs compared
-// over all of CSPM's accounts. ok is false when CSPM does not list id.
-func Judge(accounts []Account, id string) (a Account, r *Refusal, ok bool) {
-	var records []Account
-	for _, o := range accounts {
-		if o.ID == id {
-			records = append(records, o)
-		}
-	}
-	if len(records) == 0 {
-		return Account{}, nil, false
-	}
-	a = records[0]
-	others := map[string]bool{}
-	for _, o := range accounts {
-		if o.ID != a.ID && o.ExternalID == a.ExternalID {
-			others[o.ID] = true
-		}
-	}
-	switch reason := a.check(); {
-	case reason != "":
-		return a, &Refusal{Reason: reason}, true
-	case !sameCredential(records):
-		return a, &Refusal{Reason: "CSPM lists this account more than once with different credentials"}, true
-	case len(others) > 0:
-		return a, &Refusal{Reason: sharedReason(len(others))}, true
-	}
-	return a, nil, true
-}
-
-func sharedReason(others int) string {
-	return fmt.Sprintf("external ID is shared with %d other CSPM account(s); every sharer is skipped", others)
-}
-
-func sameCredential(as []Account) bool {
-	for _, a := range as[1:] {
-		if a.RoleARN != as[0].RoleARN || a.ExternalID != as[0].ExternalID {
-			return false
-		}
-	}
-	return true
-}
-
-// regionsOf is the account's regions for this run: CSPM's active regions
-// within scope, in the role's partition (a role cannot serve another
-// partition's registries), sorted and unique.
-func regionsOf(a Account, scope Scope) ([]string, string) {
-	regions := a.Regions
-	if len(regions) == 0 {
-		if len(scope.Regions) == 0 {
-			return nil, "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"
-		}
-		regions = scope.Regions
-	}
-	partition, _, _ := ParseRoleARN(a.RoleARN)
-	var out, other []string
-	for _, r := range regions {
-		switch {
-		case len(scope.Regions) > 0 && !slices.Contains(scope.Regions, r):
-		case Partition(r) != partition:
-			other = append(other, r)
-		default:
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 && len(other) > 0 {
-		return nil, fmt.Sprintf("CSPM active regions %s are not in the role's partition %q", strings.Join(other, ", "), partition)
-	}
-	slices.Sort(out)
-	return slices.Compact(out), ""
 }

@@ -7,6 +7,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// planOf plans a reconcile of accounts against existing registrations.
+func planOf(accounts []Account, existing []Registry, scope Scope, owner Owner) Plan {
+	return NewPlan(Observed{Accounts: accounts, Registries: existing}, Policy{Scope: scope, Owner: owner})
+}
+
 func acct(id string, regions ...string) Account {
 	return Account{
 		ID: id, Type: "commercial", RoleARN: "arn:aws:iam::" + id + ":role/CSPM",
@@ -39,7 +44,7 @@ func kinds(p Plan) map[ActionKind][]string {
 
 func TestPlanCreatesMissingAndLeavesPresent(t *testing.T) {
 	a := acct("111111111111", "us-west-2", "us-east-1")
-	p := NewPlan([]Account{a}, []Registry{existing(a, "us-east-1", "someone-else")}, Scope{}, "ecr-onboard")
+	p := planOf([]Account{a}, []Registry{existing(a, "us-east-1", "someone-else")}, Scope{}, "ecr-onboard")
 
 	assert.Equal(t, 2, p.Desired)
 	assert.Equal(t, 1, p.Unchanged)
@@ -63,7 +68,7 @@ func TestPlanMatchesNormalizedURLs(t *testing.T) {
 	} {
 		r := existing(a, "us-east-1", "x")
 		r.URL = url
-		p := NewPlan([]Account{a}, []Registry{r}, Scope{}, "ecr-onboard")
+		p := planOf([]Account{a}, []Registry{r}, Scope{}, "ecr-onboard")
 		assert.Empty(t, p.Actions, url)
 		assert.Equal(t, 1, p.Unchanged, url)
 	}
@@ -97,7 +102,7 @@ func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
 		"error state":                   {with(func(r *Registry) { r.State = "error" }), `Falcon reports the registration in state "error"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := NewPlan([]Account{a}, []Registry{tc.have}, Scope{}, owner)
+			p := planOf([]Account{a}, []Registry{tc.have}, Scope{}, owner)
 			if tc.reason == "" {
 				assert.Empty(t, p.Actions)
 				assert.Equal(t, 1, p.Unchanged)
@@ -119,7 +124,7 @@ func TestPlanNeverWritesRegistrationsItDoesNotOwn(t *testing.T) {
 	broken := existing(a, "us-west-2", "ecr-onboard-111111111111-us-west-2-zzzzzzzz") // not the alias form
 	broken.Expired = true
 
-	p := NewPlan([]Account{a}, []Registry{healthy, broken}, Scope{}, "ecr-onboard")
+	p := planOf([]Account{a}, []Registry{healthy, broken}, Scope{}, "ecr-onboard")
 
 	assert.Empty(t, p.Actions)
 	assert.Equal(t, 2, p.Unchanged)
@@ -165,7 +170,7 @@ func TestFingerprintIsShortAndChangesWithEitherHalf(t *testing.T) {
 func TestChinaRegionsUseTheChinaDomain(t *testing.T) {
 	a := acct("111111111111", "cn-north-1")
 	a.RoleARN, a.Type = "arn:aws-cn:iam::111111111111:role/CSPM", "china"
-	p := NewPlan([]Account{a}, nil, Scope{}, "p")
+	p := planOf([]Account{a}, nil, Scope{}, "p")
 	require.Len(t, p.Actions, 1)
 	assert.Equal(t, "https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn", p.Actions[0].Registry.URL)
 }
@@ -192,7 +197,7 @@ func TestSkipReasons(t *testing.T) {
 	badRegion := acct("100000000011", "us-east-1", "mars-1")
 	badID := acct("12345", "us-east-1")
 
-	p := NewPlan([]Account{ok, badARN, otherAccount, emptyExt, blankExt, sharerA, sharerB, noRegions, noRole, partition, badRegion, badID}, nil, Scope{}, "p")
+	p := planOf([]Account{ok, badARN, otherAccount, emptyExt, blankExt, sharerA, sharerB, noRegions, noRole, partition, badRegion, badID}, nil, Scope{}, "p")
 
 	reasons := map[string]string{}
 	for _, s := range p.Skipped {
@@ -217,39 +222,96 @@ func TestSkipReasons(t *testing.T) {
 func TestSharedExternalIDIsCheckedAcrossAllOfCSPM(t *testing.T) {
 	inScope, outOfScope := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
 	outOfScope.ExternalID = inScope.ExternalID
-	p := NewPlan([]Account{inScope, outOfScope}, nil, Scope{AccountIDs: []string{inScope.ID}}, "p")
+	p := planOf([]Account{inScope, outOfScope}, nil, NewScope([]string{inScope.ID}, nil, nil), "p")
 	assert.Empty(t, p.Actions)
 	assert.Equal(t, []Skip{{AccountID: inScope.ID, Reason: "external ID is shared with 1 other CSPM account(s); every sharer is skipped"}}, p.Skipped)
 }
 
 func TestNoActiveRegionsFallsBackToREGIONS(t *testing.T) {
 	a := acct("100000000001")
-	p := NewPlan([]Account{a}, nil, Scope{Regions: []string{"eu-west-1", "us-gov-west-1"}}, "p")
+	p := planOf([]Account{a}, nil, NewScope(nil, nil, []string{"eu-west-1", "us-gov-west-1"}), "p")
 	// us-gov-west-1 is not in the role's partition.
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1")}}, kinds(p))
 }
 
 func TestScope(t *testing.T) {
 	a, b, c := acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
-	scope := Scope{AccountIDs: []string{a.ID, b.ID}, ExcludeAccountIDs: []string{b.ID}, Regions: []string{"eu-west-1"}}
-	p := NewPlan([]Account{a, b, c}, nil, scope, "p")
+	scope := NewScope([]string{a.ID, b.ID}, []string{b.ID}, []string{"eu-west-1"})
+	p := planOf([]Account{a, b, c}, nil, scope, "p")
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1")}}, kinds(p))
 	assert.Empty(t, p.Skipped, "out-of-scope accounts are not reported as skipped")
 	assert.Equal(t, 3, p.Discovered)
 }
 
 func TestNarrowNeverWidens(t *testing.T) {
-	base := Scope{AccountIDs: []string{"100000000001"}, ExcludeAccountIDs: []string{"100000000009"}, Regions: []string{"us-east-1"}}
-	n := base.Narrow([]string{"100000000002", "100000000009"}, []string{"eu-west-1"})
-	assert.False(t, n.hasAccount("100000000002"), "an account outside ACCOUNT_IDS cannot be added")
-	assert.False(t, n.hasAccount("100000000009"), "an excluded account cannot be added")
-	assert.False(t, n.hasAccount("100000000001"), "narrowed to an account not requested")
-	p := NewPlan([]Account{acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "eu-west-1")}, nil, n, "p")
-	assert.Empty(t, p.Actions)
+	base := NewScope([]string{"100000000001"}, []string{"100000000009"}, []string{"us-east-1"})
+	n := base.Narrow(Narrowing{AccountIDs: []string{"100000000002", "100000000009"}, Regions: []string{"eu-west-1"}})
+	assert.False(t, n.HasAccount("100000000002"), "an account outside ACCOUNT_IDS cannot be added")
+	assert.False(t, n.HasAccount("100000000009"), "an excluded account cannot be added")
+	assert.False(t, n.HasAccount("100000000001"), "narrowed to an account not requested")
+	assert.True(t, n.MatchesNothing())
+	p := planOf([]Account{acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "eu-west-1")}, nil, n, "p")
+	assert.Equal(t, Plan{Discovered: 2}, p)
 
-	open := Scope{}.Narrow([]string{"100000000002"}, nil)
-	assert.True(t, open.hasAccount("100000000002"))
-	assert.False(t, open.hasAccount("100000000001"))
+	open := Scope{}.Narrow(Narrowing{AccountIDs: []string{"100000000002"}})
+	assert.True(t, open.HasAccount("100000000002"))
+	assert.False(t, open.HasAccount("100000000001"))
+	assert.True(t, open.HasRegion("eu-west-1"))
+	assert.False(t, open.HasRegion("-"), "only region names are ever in scope")
+}
+
+// CONTRACT §1: only the configured REGIONS stand in for an account CSPM
+// lists no active region for; a request's regions narrow, never add.
+func TestRequestRegionsNeverWidenTheScope(t *testing.T) {
+	silent := acct("888888888888") // no active region
+	active := acct("111111111111", "us-east-1", "eu-west-1")
+	req := Narrowing{Regions: []string{"eu-west-1"}}
+
+	p := planOf([]Account{silent, active}, nil, Scope{}.Narrow(req), "p")
+	assert.Equal(t, []Skip{{AccountID: silent.ID, Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}}, p.Skipped)
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(active.ID, "eu-west-1")}}, kinds(p))
+
+	// With REGIONS set, the request narrows REGIONS for the silent account too.
+	p = planOf([]Account{silent}, nil, NewScope(nil, nil, []string{"us-east-1", "eu-west-1"}).Narrow(req), "p")
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(silent.ID, "eu-west-1")}}, kinds(p))
+}
+
+// A request with no region in common with REGIONS writes nothing (it used
+// to build https://888888888888.dkr.ecr.-.amazonaws.com).
+func TestNoOverlapWritesNothing(t *testing.T) {
+	silent, active := acct("888888888888"), acct("111111111111", "us-east-1", "eu-west-1")
+	scope := NewScope(nil, nil, []string{"us-east-1"}).Narrow(Narrowing{Regions: []string{"eu-west-1"}})
+	p := planOf([]Account{silent, active}, nil, scope, "p")
+	assert.Equal(t, Plan{Discovered: 2}, p)
+	_, ok := newRegistry(silent.ID, "-", "p", credOf(silent))
+	assert.False(t, ok, "no registration can be built for a string that is not a region")
+}
+
+func TestNarrowingCheckIsTheOneValidation(t *testing.T) {
+	assert.NoError(t, Narrowing{}.Check())
+	assert.NoError(t, Narrowing{AccountIDs: []string{"111111111111"}, Regions: []string{"us-gov-west-1"}}.Check())
+	err := Narrowing{AccountIDs: []string{"1234"}, Regions: []string{"us-east", "EU-WEST-1"}}.Check()
+	assert.EqualError(t, err, `account "1234" is not a 12-digit AWS account ID`+"\n"+
+		`region "us-east" is not an AWS region name such as us-east-1`+"\n"+
+		`region "EU-WEST-1" is not an AWS region name such as us-east-1`)
+	assert.EqualError(t, Narrowing{AccountIDs: []string{}}.Check(), "account_ids is empty: leave it out to keep the configured accounts")
+}
+
+func TestDuplicateAccountRecords(t *testing.T) {
+	a := acct("111111111111", "us-east-1")
+	again := acct("111111111111", "eu-west-1") // same credential, another region
+	conflicting := acct("222222222222", "us-east-1")
+	other := conflicting
+	other.ExternalID = "ext-rotated"
+
+	p := planOf([]Account{a, again, conflicting, other}, nil, Scope{}, "p")
+
+	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials"}}, p.Skipped,
+		"identical records collapse (not 'shared with 1 other'), conflicting ones are refused")
+	assert.Equal(t, 2, p.Discovered)
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1"), RegistryURL(a.ID, "us-east-1")}}, kinds(p))
+	_, r, _ := Judge([]Account{a, again, conflicting, other}, conflicting.ID)
+	assert.Equal(t, &Refusal{Reason: "CSPM lists this account 2 times with different credentials"}, r, "the trust-policy helper refuses it too")
 }
 
 func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
@@ -261,9 +323,9 @@ func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
 	ownedButGone := ownedBy("ecr-onboard", gone, "us-east-1")
 	notECR := Registry{ID: "x", URL: "https://registry.example.com", Alias: "ecr-onboard--"}
 
-	p := NewDisconnectPlan([]Account{a}, []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}, Scope{}, "ecr-onboard")
-	assert.Equal(t, map[ActionKind][]string{Delete: {owned.URL}}, kinds(p))
-	assert.Equal(t, owned.ID, p.Actions[0].Registry.ID)
+	p := NewPlan(Observed{Accounts: []Account{a}, Registries: []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}},
+		Policy{Owner: "ecr-onboard", Mode: Disconnect})
+	assert.Equal(t, []Action{{Kind: Delete, Registry: owned, Reason: "stack deleted with DISCONNECT_ON_DELETE"}}, p.Actions)
 }
 
 func TestParseECRURL(t *testing.T) {

@@ -43,6 +43,22 @@ type Registry struct {
 	Expired bool
 }
 
+// newRegistry is the registration owner wants for an account's registry in
+// a region, with credential c. There is none for a string that is not an
+// account ID or a region name: no URL is ever built from one.
+func newRegistry(accountID, region string, owner Owner, c Credential) (Registry, bool) {
+	if !ValidAccountID(accountID) || !ValidRegion(region) {
+		return Registry{}, false
+	}
+	return Registry{
+		URL:        RegistryURL(accountID, region),
+		AccountID:  accountID,
+		Region:     region,
+		Alias:      owner.Alias(accountID, region, c),
+		Credential: c,
+	}, true
+}
+
 // RegistryURL is the ECR registry URL of an account in a region.
 func RegistryURL(accountID, region string) string {
 	domain := "amazonaws.com"

@@ -11,7 +11,7 @@ import (
 // or any other secret. In a dry run, Created/Updated/Deleted are what would happen.
 type Report struct {
 	RunID      string           `json:"run_id"`
-	Trigger    string           `json:"trigger"`
+	Trigger    Trigger          `json:"trigger"`
 	Continues  string           `json:"continues,omitempty"` // run ID this run continues
 	DryRun     bool             `json:"dry_run"`
 	Complete   bool             `json:"complete"` // false: stopped early (deadline or fatal error); the next run continues
@@ -32,16 +32,23 @@ type AccountsReport struct {
 	Skipped    []Skip `json:"skipped"`
 }
 
-// RegistriesReport lists what the run did to registries.
+// RegistriesReport lists what the run did to registries. Its arithmetic
+// always holds (see Balanced): every desired registry is exactly one of
+// unchanged, created, updated, failed or not attempted; every planned
+// deletion exactly one of deleted, delete_failed or delete_not_attempted.
 type RegistriesReport struct {
 	Desired      int           `json:"desired"`
 	Existing     int           `json:"existing"`
 	Unchanged    int           `json:"unchanged"`
 	Created      []RegistryRef `json:"created"`
 	Updated      []RegistryRef `json:"updated"`
-	Deleted      []RegistryRef `json:"deleted"`
-	Failed       []Failure     `json:"failed"`
-	NotAttempted int           `json:"not_attempted"` // planned writes left for the next run
+	Failed       []Failure     `json:"failed"`        // creates and updates
+	NotAttempted int           `json:"not_attempted"` // creates and updates left for the next run
+	// Deletions (PRUNE, DISCONNECT_ON_DELETE), counted apart from the
+	// desired registries.
+	Deleted            []RegistryRef `json:"deleted"`
+	DeleteFailed       []Failure     `json:"delete_failed"`
+	DeleteNotAttempted int           `json:"delete_not_attempted"`
 	// NotOwned: desired registries already registered by someone else
 	// (counted in Unchanged; never written). Unhealthy lists those whose
 	// state Falcon reports as a credential problem, with a hint.
@@ -75,12 +82,33 @@ type Failure struct {
 
 // ExitCode is the CLI's exit status for a finished run: 0 when every desired
 // registry is in place (or, in a dry run, the plan was made), 3 when some
-// failed or were left for later.
+// write failed or was left for later.
 func (r Report) ExitCode() int {
-	if len(r.Registries.Failed) > 0 || !r.Complete {
+	if r.Failures() > 0 || !r.Complete {
 		return 3
 	}
 	return 0
+}
+
+// Failures counts the writes that failed, deletions included.
+func (r Report) Failures() int {
+	return len(r.Registries.Failed) + len(r.Registries.DeleteFailed)
+}
+
+// Balanced reports an error when the report's arithmetic does not hold.
+func (r Report) Balanced() error {
+	g := r.Registries
+	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + g.NotAttempted; sum != g.Desired {
+		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + not attempted %d",
+			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), g.NotAttempted)
+	}
+	if g.NotOwned.Count > g.Unchanged {
+		return fmt.Errorf("not owned %d > unchanged %d", g.NotOwned.Count, g.Unchanged)
+	}
+	if r.Complete && g.NotAttempted+g.DeleteNotAttempted > 0 {
+		return fmt.Errorf("complete with %d writes not attempted", g.NotAttempted+g.DeleteNotAttempted)
+	}
+	return nil
 }
 
 // Changed reports whether the run wrote (or, dry, would write) anything.
@@ -91,9 +119,18 @@ func (r Report) Changed() bool {
 
 // EmptyReport is the report of an invocation that ran nothing (a stack
 // Delete that disconnects nothing, a refused request).
-func EmptyReport(runID, trigger string) Report {
-	r := newReport(Plan{})
+func EmptyReport(runID string, trigger Trigger) Report {
+	r := emptyReport()
 	r.RunID, r.Trigger, r.StartedAt = runID, trigger, time.Now().UTC()
+	return r
+}
+
+func emptyReport() Report { return newReport(Plan{}) }
+
+// unfinished is the report of a run that stopped before it could plan.
+func unfinished() Report {
+	r := emptyReport()
+	r.Complete = false
 	return r
 }
 
@@ -103,7 +140,8 @@ func newReport(p Plan) Report {
 		Accounts: AccountsReport{Discovered: p.Discovered, Eligible: len(p.Eligible), Skipped: nonNil(p.Skipped)},
 		Registries: RegistriesReport{
 			Desired: p.Desired, Existing: p.Existing, Unchanged: p.Unchanged,
-			Created: []RegistryRef{}, Updated: []RegistryRef{}, Deleted: []RegistryRef{}, Failed: []Failure{},
+			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{},
+			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
 		},
 	}
@@ -124,6 +162,33 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// add records one action's outcome; an action never attempted leaves the
+// report incomplete.
+func (r *Report) add(a Action, o outcome) {
+	g := &r.Registries
+	del := a.Kind == Delete
+	switch {
+	case !o.attempted && del:
+		g.DeleteNotAttempted++
+		r.Complete = false
+	case !o.attempted:
+		g.NotAttempted++
+		r.Complete = false
+	case o.err != nil && del:
+		g.DeleteFailed = append(g.DeleteFailed, failure(a.Registry, o.err))
+	case o.err != nil:
+		g.Failed = append(g.Failed, failure(a.Registry, o.err))
+	case o.existed:
+		g.Unchanged++
+	case a.Kind == Create:
+		g.Created = append(g.Created, ref(a, o.id))
+	case a.Kind == Update:
+		g.Updated = append(g.Updated, ref(a, a.Registry.ID))
+	case del:
+		g.Deleted = append(g.Deleted, ref(a, a.Registry.ID))
+	}
 }
 
 func ref(a Action, id string) RegistryRef {

@@ -6,55 +6,67 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 )
 
-// Triggers a run can have.
+// Trigger is what started a run.
+type Trigger string
+
 const (
-	TriggerSchedule       = "schedule"
-	TriggerCloudFormation = "cloudformation"
-	TriggerManual         = "manual"
-	TriggerCLI            = "cli"
-	TriggerContinuation   = "continuation" // the rest of a run that ran out of time
+	TriggerSchedule       Trigger = "schedule"
+	TriggerCloudFormation Trigger = "cloudformation"
+	TriggerManual         Trigger = "manual"
+	TriggerCLI            Trigger = "cli"
+	TriggerContinuation   Trigger = "continuation" // the rest of a run that ran out of time
 )
 
-// Progress stages.
+// Stage is the part of a run a Progress report is about.
+type Stage string
+
 const (
-	StageAccounts = "accounts" // Done = accounts read
-	StagePlan     = "plan"     // Total = planned writes
-	StageWrite    = "write"    // Done of Total writes
+	StageAccounts Stage = "accounts" // Done = accounts read
+	StagePlan     Stage = "plan"     // Total = planned writes
+	StageWrite    Stage = "write"    // Done of Total writes
 )
 
 // Progress is reported while a run goes on (for a terminal progress line).
 type Progress struct {
-	Stage       string
+	Stage       Stage
 	Done, Total int
 }
 
-// Runner runs reconciles with one configuration.
+// notifyTimeout bounds publishing a run summary; it has its own context, so
+// a run that ended on its deadline still reports.
+const notifyTimeout = 5 * time.Second
+
+// Runner runs reconciles with one configuration. It holds no per-run
+// state: each Request carries its own identity, logger and progress.
 type Runner struct {
 	Falcon         Falcon
 	Scope          Scope
-	AliasPrefix    string
+	Owner          Owner
 	DryRun         bool
 	MaxConcurrency int
 	// WriteMargin: no write starts later than this before the context's
 	// deadline, so a run ends with a report instead of being killed mid-write.
 	WriteMargin time.Duration
-	// Prune adds deletions of owned registries whose account left CSPM or
-	// whose region is no longer active (see Prunes).
+	// Prune adds deletions of owned registrations whose account left CSPM
+	// or whose region is no longer active.
 	Prune bool
-	// Verifier, when set, is asked before an account's registrations are
-	// created whether its role can be assumed without an external ID.
+	// Verifier, when set, judges the role of every account a run is about
+	// to write for (VERIFY_TRUST).
 	Verifier TrustVerifier
 	// Notifier, when set, hears of runs that changed or failed something.
 	Notifier Notifier
+	// Calls counts the API requests sent (the Falcon client's counter),
+	// for the report; nil: not counted.
+	Calls func() int64
 	// HomeAccount and Partition say where the tool runs (for the report).
 	HomeAccount, Partition string
-	Logger                 *slog.Logger
-	Progress               func(Progress)
+	// Logger gets a run's log lines unless its Request brings its own;
+	// nil: slog.Default.
+	Logger *slog.Logger
 }
 
 // TrustVerifier judges an account's CSPM role by its trust policy (VERIFY_TRUST).
@@ -70,17 +82,27 @@ type Notifier interface {
 	Notify(ctx context.Context, r Report, runErr error) error
 }
 
-// Request is one invocation: its trigger and how it narrows the Runner's
-// configuration. Narrowing can only remove accounts or regions, and dry run
-// can only be turned on.
+// Request is one run: its identity, how it narrows the Runner's
+// configuration (it can only remove accounts or regions, and only turn dry
+// run on), and where it reports as it goes.
 type Request struct {
-	Trigger    string
-	DryRun     bool
-	AccountIDs []string
-	Regions    []string
-	Disconnect bool // delete owned registries instead of reconciling (stack Delete)
-	RunID      string
+	Trigger    Trigger
+	RunID      string // NewRunID when empty
 	Continues  string // run ID of the run this one continues
+	DryRun     bool
+	Narrowing  Narrowing
+	Disconnect bool // delete owned registrations instead of reconciling (stack Delete)
+	// Logger gets the run's log lines (each with run_id); nil: the
+	// Runner's.
+	Logger *slog.Logger
+	// Progress, when set, hears how far the run is.
+	Progress func(Progress)
+}
+
+func (req Request) progress(p Progress) {
+	if req.Progress != nil {
+		req.Progress(p)
+	}
 }
 
 // Run discovers accounts and registries, plans, and applies the plan (unless
@@ -88,10 +110,23 @@ type Request struct {
 // (configuration, access, listing failed: then nothing was written) or was
 // stopped by a fatal error; the report says what was done either way.
 func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
+	if req.RunID == "" {
+		req.RunID = NewRunID()
+	}
+	switch {
+	case req.Logger != nil:
+	case rn.Logger != nil:
+		req.Logger = rn.Logger
+	default:
+		req.Logger = slog.Default()
+	}
+	req.Logger = req.Logger.With("run_id", req.RunID)
 	report, err := rn.run(ctx, req)
-	if rn.Notifier != nil && !report.DryRun && (err != nil || report.Changed() || len(report.Registries.Failed) > 0) {
-		if nerr := rn.Notifier.Notify(ctx, report, err); nerr != nil {
-			rn.logger().Warn("run summary not published", "run_id", report.RunID, "error", nerr.Error())
+	if rn.Notifier != nil && !report.DryRun && (err != nil || report.Changed() || report.Failures() > 0) {
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+		defer cancel()
+		if nerr := rn.Notifier.Notify(nctx, report, err); nerr != nil {
+			req.Logger.Warn("run summary not published", "error", nerr.Error())
 		}
 	}
 	return report, err
@@ -99,38 +134,48 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 
 func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	start := time.Now()
-	if req.RunID == "" {
-		req.RunID = NewRunID()
-	}
-	log := rn.logger().With("run_id", req.RunID)
-	calls0 := rn.Falcon.APICalls()
+	log := req.Logger
+	calls := rn.calls()
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()
-		r.APICalls = rn.Falcon.APICalls() - calls0
+		r.APICalls = rn.calls() - calls
 		return r
 	}
 
-	scope := rn.Scope.Narrow(req.AccountIDs, req.Regions)
-	accounts, err := rn.Falcon.Accounts(ctx)
-	if err != nil {
-		return finish(Report{}), fmt.Errorf("listing CSPM accounts: %w", err)
+	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil}
+	switch {
+	case req.Disconnect:
+		policy.Mode, policy.VerifyTrust = Disconnect, false
+	case rn.Prune:
+		policy.Mode = Prune
 	}
-	rn.progress(Progress{Stage: StageAccounts, Done: len(accounts)})
+	if policy.Scope.MatchesNothing() {
+		log.Warn("nothing in scope", "scope", policy.Scope.String())
+	}
+	var o Observed
+	var err error
+	if o.Accounts, err = rn.Falcon.Accounts(ctx); err != nil {
+		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", err)
+	}
+	req.progress(Progress{Stage: StageAccounts, Done: len(o.Accounts)})
 	// Fail closed: without the complete list of what exists, a create could
 	// duplicate a registration, so nothing is written.
-	existing, err := rn.Falcon.Registries(ctx)
-	if err != nil {
-		return finish(Report{}), fmt.Errorf("listing Container Security registries: %w", err)
+	if o.Registries, err = rn.Falcon.Registries(ctx); err != nil {
+		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", err)
 	}
 
-	plan := rn.plan(ctx, log, req, accounts, existing, scope)
-	rn.progress(Progress{Stage: StagePlan, Total: len(plan.Actions)})
-	log.Info("planned", "accounts", plan.Discovered, "eligible", len(plan.Eligible), "skipped", len(plan.Skipped),
-		"desired", plan.Desired, "existing", plan.Existing, "create", plan.Writes(Create),
-		"update", plan.Writes(Update), "delete", plan.Writes(Delete))
+	plan := NewPlan(o, policy)
+	if len(plan.Unverified) > 0 {
+		o.Trust = rn.verifyTrust(ctx, log, plan.Unverified)
+		plan = NewPlan(o, policy)
+	}
+	req.progress(Progress{Stage: StagePlan, Total: len(plan.Actions)})
+	log.Info("planned", "scope", policy.Scope.String(), "accounts", plan.Discovered, "eligible", len(plan.Eligible),
+		"skipped", len(plan.Skipped), "desired", plan.Desired, "existing", plan.Existing, "not_owned", len(plan.NotOwned),
+		"create", plan.Writes(Create), "update", plan.Writes(Update), "delete", plan.Writes(Delete))
 	for _, s := range plan.Skipped {
 		log.Warn("account skipped", "account_id", s.AccountID, "reason", s.Reason)
 	}
@@ -143,17 +188,18 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), nil
 	}
 
-	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: rn.Progress, owner: Owner(rn.AliasPrefix)}
+	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner}
 	if d, ok := ctx.Deadline(); ok {
 		ap.stopAt = d.Add(-rn.WriteMargin)
 	}
 	outcomes, err := ap.apply(ctx, plan.Actions)
 	for i, a := range plan.Actions {
 		report.add(a, outcomes[i])
-		if o := outcomes[i]; o.err != nil {
-			log.Error("registry write failed", "action", a.Kind, "url", a.Registry.URL, "error", report.Registries.Failed[len(report.Registries.Failed)-1].Error)
-		} else if o.attempted {
-			log.Info("registry "+string(a.Kind)+"d", "url", a.Registry.URL, "registry_id", o.id, "already_existed", o.existed)
+		switch o := outcomes[i]; {
+		case o.err != nil:
+			log.Error("registry write failed", "action", a.Kind, "url", a.Registry.URL, "error", failure(a.Registry, o.err).Error)
+		case o.attempted:
+			log.Info("registry "+string(a.Kind)+"d", "url", a.Registry.URL, "registry_id", o.id, "already_existed", o.existed, "reason", a.Reason)
 		}
 	}
 	if err != nil {
@@ -162,47 +208,24 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	return finish(report), nil
 }
 
-// plan computes the run's plan: disconnect, or reconcile (+ prunes), with
-// accounts whose role fails the trust check refused.
-func (rn *Runner) plan(ctx context.Context, log *slog.Logger, req Request, accounts []Account, existing []Registry, scope Scope) Plan {
-	if req.Disconnect {
-		return NewDisconnectPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
+func (rn *Runner) calls() int64 {
+	if rn.Calls == nil {
+		return 0
 	}
-	plan := NewPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
-	if rn.Verifier != nil {
-		if refused := rn.verifyTrust(ctx, log, plan, accounts); len(refused) > 0 {
-			accounts = slices.Clone(accounts)
-			for i, a := range accounts {
-				accounts[i].refused = refused[a.ID]
-			}
-			plan = NewPlan(accounts, existing, scope, Owner(rn.AliasPrefix))
-		}
-	}
-	if rn.Prune {
-		plan.Actions = append(plan.Actions, Prunes(accounts, existing, scope, Owner(rn.AliasPrefix))...)
-	}
-	return plan
+	return rn.Calls()
 }
 
-// verifyTrust checks the role of every account the plan would register
-// something for, and returns the accounts to refuse, with reasons.
-func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan, accounts []Account) map[string]string {
-	need := map[string]bool{} // accounts with creates
-	for _, a := range plan.Actions {
-		if a.Kind == Create {
-			need[a.Registry.AccountID] = true
-		}
-	}
+// verifyTrust asks the Verifier about each account, MaxConcurrency at a
+// time, and returns the verdicts by account ID. A verifier that panics
+// refuses the account: fail safe.
+func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, accounts []Account) map[string]*Refusal {
 	var (
-		mu      sync.Mutex
-		refused = map[string]string{}
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, max(rn.MaxConcurrency, 1))
+		mu       sync.Mutex
+		verdicts = make(map[string]*Refusal, len(accounts))
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, max(rn.MaxConcurrency, 1))
 	)
-	for _, a := range plan.Eligible {
-		if !need[a.ID] {
-			continue
-		}
+	for _, a := range accounts {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -211,51 +234,16 @@ func (rn *Runner) verifyTrust(ctx context.Context, log *slog.Logger, plan Plan, 
 			if perr := safely(func() { r = rn.Verifier.VerifyTrust(ctx, a) }); perr != nil {
 				r = &Refusal{Reason: "VERIFY_TRUST could not check the role's trust policy: " + perr.Error()}
 			}
-			if r == nil {
-				return
+			if r != nil {
+				log.Error("trust policy refused", "account_id", a.ID, "reason", r.Reason)
 			}
-			log.Error("trust policy refused", "account_id", a.ID, "reason", r.Reason)
 			mu.Lock()
-			refused[a.ID] = r.Reason
+			verdicts[a.ID] = r
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return refused
-}
-
-// add records one action's outcome; an action never attempted leaves the
-// report incomplete.
-func (r *Report) add(a Action, o outcome) {
-	g := &r.Registries
-	switch {
-	case !o.attempted:
-		g.NotAttempted++
-		r.Complete = false
-	case o.err != nil:
-		g.Failed = append(g.Failed, failure(a.Registry, o.err))
-	case o.existed:
-		g.Unchanged++
-	case a.Kind == Create:
-		g.Created = append(g.Created, ref(a, o.id))
-	case a.Kind == Update:
-		g.Updated = append(g.Updated, ref(a, a.Registry.ID))
-	case a.Kind == Delete:
-		g.Deleted = append(g.Deleted, ref(a, a.Registry.ID))
-	}
-}
-
-func (rn *Runner) progress(p Progress) {
-	if rn.Progress != nil {
-		rn.Progress(p)
-	}
-}
-
-func (rn *Runner) logger() *slog.Logger {
-	if rn.Logger != nil {
-		return rn.Logger
-	}
-	return slog.Default()
+	return verdicts
 }
 
 // NewRunID returns a random identifier for a run, for logs and reports.

@@ -23,6 +23,8 @@ type fakeFalcon struct {
 	accounts   []Account
 	registries []Registry
 	createErr  func(Registry) error
+	deleteErr  func(Registry) error
+	listErr    error
 	delay      time.Duration
 	calls      atomic.Int64
 	inFlight   atomic.Int64
@@ -37,6 +39,9 @@ func (f *fakeFalcon) Accounts(context.Context) ([]Account, error) {
 
 func (f *fakeFalcon) Registries(context.Context) ([]Registry, error) {
 	f.calls.Add(1)
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Registry(nil), f.registries...), nil
@@ -62,12 +67,14 @@ func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, er
 }
 
 func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
-func (f *fakeFalcon) DeleteRegistry(context.Context, Registry) error {
+func (f *fakeFalcon) DeleteRegistry(_ context.Context, r Registry) error {
 	f.calls.Add(1)
 	f.deletes.Add(1)
+	if f.deleteErr != nil {
+		return f.deleteErr(r)
+	}
 	return nil
 }
-func (f *fakeFalcon) APICalls() int64 { return f.calls.Load() }
 
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.DiscardHandler))
@@ -84,7 +91,7 @@ func manyAccounts(n int, regions ...string) []Account {
 
 func TestApplyBoundsConcurrency(t *testing.T) {
 	f := &fakeFalcon{accounts: manyAccounts(40, "us-east-1"), delay: 5 * time.Millisecond}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 3}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 3, Calls: f.calls.Load}
 	report, err := rn.Run(context.Background(), Request{Trigger: TriggerManual})
 	require.NoError(t, err)
 	assert.Len(t, report.Registries.Created, 40)
@@ -94,7 +101,7 @@ func TestApplyBoundsConcurrency(t *testing.T) {
 
 func TestNearDeadlineStopsStartingWrites(t *testing.T) {
 	f := &fakeFalcon{accounts: manyAccounts(50, "us-east-1"), delay: 20 * time.Millisecond}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 1, WriteMargin: 50 * time.Millisecond}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 1, WriteMargin: 50 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 
@@ -126,7 +133,7 @@ func TestWritesNotSentAreNotAttemptedNotFailed(t *testing.T) {
 		}
 		return nil
 	}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 2}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 2}
 	report, err := rn.Run(context.Background(), Request{})
 	require.NoError(t, err)
 	assert.Empty(t, report.Registries.Failed)
@@ -142,7 +149,7 @@ func TestAccessDeniedStopsTheRun(t *testing.T) {
 		creates.Add(1)
 		return fmt.Errorf("%w (HTTP 403)", ErrAccessDenied)
 	}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 2}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 2}
 	report, err := rn.Run(context.Background(), Request{})
 	require.ErrorIs(t, err, ErrAccessDenied)
 	assert.Contains(t, err.Error(), ScopesHint)
@@ -155,7 +162,7 @@ func TestFailuresNeverCarryTheExternalID(t *testing.T) {
 	f := &fakeFalcon{accounts: []Account{a}, createErr: func(r Registry) error {
 		return errors.New("cannot assume with external id " + r.Credential.ExternalID)
 	}}
-	rn := &Runner{Falcon: f, AliasPrefix: "p"}
+	rn := &Runner{Falcon: f, Owner: "p"}
 	report, err := rn.Run(context.Background(), Request{})
 	require.NoError(t, err)
 	b, _ := json.Marshal(report)
@@ -170,9 +177,91 @@ func TestAPanickingWriteIsAFailureNotACrash(t *testing.T) {
 		}
 		return nil
 	}}
-	report, err := (&Runner{Falcon: f, AliasPrefix: "p", MaxConcurrency: 2}).Run(context.Background(), Request{})
+	report, err := (&Runner{Falcon: f, Owner: "p", MaxConcurrency: 2}).Run(context.Background(), Request{})
 	require.NoError(t, err)
 	assert.Len(t, report.Registries.Created, 2)
 	require.Len(t, report.Registries.Failed, 1)
 	assert.Contains(t, report.Registries.Failed[0].Error, "internal error: boom")
+}
+
+// The report's arithmetic holds on every path: every desired registry is
+// exactly one of unchanged, created, updated, failed or not attempted, and
+// deletions are counted apart.
+func TestReportArithmeticHoldsOnEveryPath(t *testing.T) {
+	accounts := manyAccounts(6, "us-east-1", "eu-west-1")
+	gone := acct("200000000001", "us-east-1")
+	tenant := func() *fakeFalcon {
+		return &fakeFalcon{accounts: accounts, registries: []Registry{
+			ownedBy("p", accounts[0], "us-east-1"),                               // unchanged
+			existing(accounts[1], "us-east-1", "p-"+accounts[1].ID+"-us-east-1"), // re-asserted (earlier alias)
+			existing(accounts[2], "us-east-1", "team"),                           // not owned
+			ownedBy("p", gone, "us-east-1"),                                      // pruned
+			ownedBy("p", accounts[3], "ap-south-1"),                              // pruned: region inactive
+		}}
+	}
+	run := func(f *fakeFalcon, rn Runner, ctx context.Context, req Request) (Report, error) {
+		rn.Falcon, rn.Owner = f, "p"
+		return rn.Run(ctx, req)
+	}
+	for name, path := range map[string]func() (Report, error){
+		"reconcile": func() (Report, error) { return run(tenant(), Runner{}, context.Background(), Request{}) },
+		"dry run with prune": func() (Report, error) {
+			return run(tenant(), Runner{Prune: true}, context.Background(), Request{DryRun: true})
+		},
+		"prune, a create and a delete failing": func() (Report, error) {
+			f := tenant()
+			f.createErr = func(r Registry) error {
+				if r.AccountID == accounts[4].ID {
+					return errors.New("HTTP 400")
+				}
+				return nil
+			}
+			f.deleteErr = func(r Registry) error {
+				if r.AccountID == gone.ID {
+					return errors.New("HTTP 500")
+				}
+				return nil
+			}
+			return run(f, Runner{Prune: true}, context.Background(), Request{})
+		},
+		"partial: past the write deadline": func() (Report, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			return run(tenant(), Runner{Prune: true, WriteMargin: 2 * time.Hour}, ctx, Request{})
+		},
+		"partial: writes not sent": func() (Report, error) {
+			f := tenant()
+			f.createErr = func(Registry) error { return ErrNotSent }
+			return run(f, Runner{}, context.Background(), Request{})
+		},
+		"fatal: access denied while writing": func() (Report, error) {
+			f := tenant()
+			f.createErr = func(Registry) error { return ErrAccessDenied }
+			return run(f, Runner{Prune: true, MaxConcurrency: 1}, context.Background(), Request{})
+		},
+		"fatal: listing failed": func() (Report, error) {
+			f := tenant()
+			f.listErr = errors.New("HTTP 500")
+			return run(f, Runner{}, context.Background(), Request{})
+		},
+		"disconnect": func() (Report, error) {
+			return run(tenant(), Runner{}, context.Background(), Request{Disconnect: true})
+		},
+		"nothing in scope": func() (Report, error) {
+			return run(tenant(), Runner{Scope: NewScope(nil, nil, []string{"us-east-1"})}, context.Background(),
+				Request{Narrowing: Narrowing{Regions: []string{"eu-west-1"}}})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			report, err := path()
+			assert.NoError(t, report.Balanced())
+			g := report.Registries
+			t.Logf("desired %d unchanged %d created %d updated %d failed %d not attempted %d; deleted %d delete failed %d not attempted %d",
+				g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), g.NotAttempted,
+				len(g.Deleted), len(g.DeleteFailed), g.DeleteNotAttempted)
+			if err != nil {
+				assert.False(t, report.Complete, "a fatal run is not complete")
+			}
+		})
+	}
 }

@@ -16,9 +16,9 @@ func (r Report) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls)
 	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped\n", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
 	fmt.Fprintf(w, "  registries: %d desired, %d listed in Falcon, %d unchanged, %d %screated, %d %supdated, %d %sdeleted, %d failed\n",
-		g.Desired, g.Existing, g.Unchanged, len(g.Created), would, len(g.Updated), would, len(g.Deleted), would, len(g.Failed))
-	if !r.Complete {
-		fmt.Fprintf(w, "  incomplete: %d planned writes not attempted; the next run continues\n", g.NotAttempted)
+		g.Desired, g.Existing, g.Unchanged, len(g.Created), would, len(g.Updated), would, len(g.Deleted), would, r.Failures())
+	if n := g.NotAttempted + g.DeleteNotAttempted; n > 0 {
+		fmt.Fprintf(w, "  incomplete: %d planned writes not attempted; the next run continues\n", n)
 	}
 	for _, s := range []struct {
 		verb string
@@ -40,10 +40,11 @@ func (r Report) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  %s\n    state: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
 		}
 	}
-	if len(g.Failed) > 0 {
-		fmt.Fprintf(w, "\nfailed (%d)\n", len(g.Failed))
+	failed := append(append([]Failure{}, g.Failed...), g.DeleteFailed...)
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "\nfailed (%d)\n", len(failed))
 	}
-	for _, f := range g.Failed {
+	for _, f := range failed {
 		fmt.Fprintf(w, "  %s\n    error: %s\n", f.URL, f.Error)
 		if f.Hint != "" {
 			fmt.Fprintf(w, "    hint:  %s\n", f.Hint)

@@ -52,8 +52,9 @@ func resourceHash(stackID, logicalID string) string {
 
 // cloudFormation answers a custom resource request. Whatever happens —
 // success, fatal error, panic, the deadline — a response is PUT to the
-// ResponseURL before the function's deadline.
-func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Event) (rep onboard.Report) {
+// ResponseURL before the function's deadline; only then is the rest of a
+// run that ran out of time queued, so CloudFormation never waits on it.
+func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Event) onboard.Report {
 	log := inv.log.With("request_type", string(ev.RequestType), "logical_resource_id", ev.LogicalResourceID)
 	log.Info("CloudFormation request", "stack_id", ev.StackID, "request_id", ev.RequestID,
 		"physical_resource_id", ev.PhysicalResourceID, "response_host", host(ev.ResponseURL))
@@ -63,47 +64,59 @@ func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Eve
 	if ev.RequestType == cfn.RequestCreate || resp.PhysicalResourceID == "" {
 		resp.PhysicalResourceID = PhysicalResourceID(ev.StackID, ev.LogicalResourceID)
 	}
-	rep = onboard.EmptyReport(inv.runID, onboard.TriggerCloudFormation)
+	rep, later := h.cfnRequest(ctx, inv, log, ev, resp)
+	h.answer(ctx, log, resp)
+	if later != nil {
+		later()
+	}
+	return rep
+}
 
+// cfnRequest carries out a request and fills resp; later, when set, is the
+// continuation to queue once CloudFormation has its answer. A panic fails
+// the request.
+func (h *Handler) cfnRequest(ctx context.Context, inv invocation, log *slog.Logger, ev cfn.Event, resp *cfn.Response) (rep onboard.Report, later func()) {
+	rep = onboard.EmptyReport(inv.runID, onboard.TriggerCloudFormation)
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			fail(resp, ev, fmt.Errorf("internal error (panic: %v); see the function's log stream", p), inv.runID)
+			later = nil
 		}
-		h.answer(ctx, log, resp)
 	}()
-
 	switch ev.RequestType {
 	case cfn.RequestCreate, cfn.RequestUpdate:
 		if k := sensitiveProperty(ev.ResourceProperties); k != "" {
 			fail(resp, ev, fmt.Errorf("ResourceProperties.%s is refused: ecr-onboard takes no credentials or external IDs "+
 				"from the stack (each account's external ID is read from CrowdStrike CSPM)", k), inv.runID)
-			return rep
+			return rep, nil
 		}
 		rn, err := h.runner(ctx, inv)
 		if err != nil {
 			fail(resp, ev, err, inv.runID)
-			return rep
+			return rep, nil
 		}
-		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation}, 0)
+		rep, req, err := h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation})
 		resp.Data = data(rep)
 		if err != nil {
 			fail(resp, ev, err, inv.runID)
-			return rep
+			return rep, nil
 		}
 		succeed(resp, summary(rep))
-		return rep
+		return rep, func() { h.continueLater(ctx, inv, req, rep, 0) }
 
 	case cfn.RequestDelete:
-		return h.cfnDelete(ctx, inv, ev, resp, rep)
+		return h.cfnDelete(ctx, inv, ev, resp, rep), nil
 	}
 	fail(resp, ev, fmt.Errorf("unsupported RequestType %q (want Create, Update or Delete)", ev.RequestType), inv.runID)
-	return rep
+	return rep, nil
 }
 
 // cfnDelete disconnects owned registries when DISCONNECT_ON_DELETE is set;
 // otherwise, and after a failed Create or a configuration error, it only
-// answers SUCCESS so the stack can go away.
+// answers SUCCESS so the stack can go away. A disconnect cut short by the
+// deadline answers SUCCESS too, saying what remains: the schedule and the
+// queue go with the stack, so nothing would finish it.
 func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, resp *cfn.Response, rep onboard.Report) onboard.Report {
 	var cfgErr *config.Error
 	initErr := h.initErr()
@@ -121,12 +134,20 @@ func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, r
 	}
 	rn, err := h.runner(ctx, inv)
 	if err == nil {
-		rep, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation, Disconnect: true}, 0)
+		rep, _, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation, Disconnect: true})
 		resp.Data = data(rep)
 	}
 	if err != nil {
 		fail(resp, ev, fmt.Errorf("disconnecting owned registries: %w. To delete the stack without disconnecting, "+
 			"delete it again and retain this resource (registries stay in Falcon)", err), inv.runID)
+		return rep
+	}
+	g := rep.Registries
+	if left := g.DeleteNotAttempted + len(g.DeleteFailed); left > 0 {
+		inv.log.Warn("stack deleted with owned registrations left in Falcon", "left", left)
+		succeed(resp, truncate(fmt.Sprintf("run %s: %d owned registrations deleted, %d left in Falcon (%d not reached before the deadline, %d failed); "+
+			"the stack's schedule goes with it, so nothing will remove them: delete them by hand, see REMOVAL_GUIDE.md, step 3",
+			rep.RunID, len(g.Deleted), left, g.DeleteNotAttempted, len(g.DeleteFailed)), MaxReason))
 		return rep
 	}
 	succeed(resp, summary(rep))
@@ -192,9 +213,9 @@ func data(rep onboard.Report) map[string]any {
 		"Created":      strconv.Itoa(len(g.Created)),
 		"Updated":      strconv.Itoa(len(g.Updated)),
 		"Deleted":      strconv.Itoa(len(g.Deleted)),
-		"Failed":       strconv.Itoa(len(g.Failed)),
+		"Failed":       strconv.Itoa(rep.Failures()),
 		"Unchanged":    strconv.Itoa(g.Unchanged),
-		"NotAttempted": strconv.Itoa(g.NotAttempted),
+		"NotAttempted": strconv.Itoa(g.NotAttempted + g.DeleteNotAttempted),
 		"Skipped":      strconv.Itoa(len(rep.Accounts.Skipped)),
 	}
 }
@@ -203,15 +224,15 @@ func data(rep onboard.Report) map[string]any {
 func summary(rep onboard.Report) string {
 	g := rep.Registries
 	s := fmt.Sprintf("run %s: %d created, %d updated, %d deleted, %d unchanged, %d failed; %d accounts skipped",
-		rep.RunID, len(g.Created), len(g.Updated), len(g.Deleted), g.Unchanged, len(g.Failed), len(rep.Accounts.Skipped))
+		rep.RunID, len(g.Created), len(g.Updated), len(g.Deleted), g.Unchanged, rep.Failures(), len(rep.Accounts.Skipped))
 	if rep.DryRun {
 		s += " (dry run: nothing written)"
 	}
-	if len(g.Failed) > 0 {
+	if rep.Failures() > 0 {
 		s += "; failed registries carry a hint in the function's log (usually the role's trust policy)"
 	}
 	if !rep.Complete {
-		s += fmt.Sprintf("; stopped before the deadline with %d writes left for the next scheduled run", g.NotAttempted)
+		s += fmt.Sprintf("; stopped before the deadline with %d writes left for a continuation or the next scheduled run", g.NotAttempted)
 	}
 	return truncate(s, MaxReason)
 }

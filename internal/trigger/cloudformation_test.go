@@ -224,7 +224,7 @@ func TestCloudFormationNearDeadlineAnswersInTime(t *testing.T) {
 	assert.Equal(t, cfn.StatusSuccess, r.Status, r.Reason)
 	assert.Equal(t, "false", r.Data["Complete"])
 	assert.Equal(t, strconv.Itoa(rep.Registries.NotAttempted), r.Data["NotAttempted"])
-	assert.Contains(t, r.Reason, "left for the next scheduled run")
+	assert.Contains(t, r.Reason, "left for a continuation or the next scheduled run")
 	assert.False(t, rep.Complete)
 	assert.Positive(t, rep.Registries.NotAttempted)
 	assertReported(t, sim, rep)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -16,28 +17,55 @@ import (
 // state (so nothing is done twice) with the same narrowing. It carries no
 // credential and no cursor into the plan: the plan itself is the cursor.
 type Continuation struct {
-	RunID      string   `json:"run_id"` // the first run of the chain
-	Depth      int      `json:"depth"`  // continuations so far
-	DryRun     bool     `json:"dry_run,omitempty"`
-	AccountIDs []string `json:"account_ids,omitempty"`
-	Regions    []string `json:"regions,omitempty"`
+	RunID  string `json:"run_id"` // the first run of the chain
+	Depth  int    `json:"depth"`  // continuations so far
+	DryRun bool   `json:"dry_run,omitempty"`
+	onboard.Narrowing
 }
 
-// Queue sends continuation messages (SQS in production).
+// Queue is the continuation queue (SQS in production).
 type Queue interface {
+	// Send queues a message.
 	Send(ctx context.Context, body string) error
+	// InFlight counts the messages queued, delayed or being processed: a
+	// continuation chain is in flight when it is not zero.
+	InFlight(ctx context.Context) (int, error)
 }
 
 // DefaultMaxContinuations bounds a chain: with 15-minute invocations, 96 is
 // a day of work, far beyond any organisation's first onboarding.
 const DefaultMaxContinuations = 96
 
+// queueTimeout bounds each call to the queue. The call has a context of its
+// own: it comes after the run, whose context may have ended.
+const queueTimeout = 3 * time.Second
+
+// queueContext is a short context for a queue call after a run.
+func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), queueTimeout)
+}
+
+// chainInFlight reports whether a continuation chain is under way (a
+// message on the queue, delayed, or being processed by an invocation). ok
+// is false when the queue could not tell.
+func (h *Handler) chainInFlight(ctx context.Context, inv invocation) (inFlight, ok bool) {
+	qctx, cancel := queueContext(ctx)
+	defer cancel()
+	n, err := h.Queue.InFlight(qctx)
+	if err != nil {
+		inv.log.Warn("cannot tell whether a continuation chain is in flight", "error", err)
+		return false, false
+	}
+	return n > 0, true
+}
+
 // continueLater queues the rest of an incomplete run. Only a run that
-// stopped for time and made progress is continued: one that wrote nothing
-// would only loop.
+// stopped for time after making progress — writes this invocation did —
+// is continued: one that wrote nothing would only loop. A run that is not
+// itself a continuation does not start a chain while another is in flight.
 func (h *Handler) continueLater(ctx context.Context, inv invocation, req onboard.Request, rep onboard.Report, depth int) {
 	g := rep.Registries
-	progressed := len(g.Created)+len(g.Updated)+len(g.Deleted)+len(g.Failed)+g.Unchanged > 0
+	progressed := len(g.Created)+len(g.Updated)+len(g.Deleted) > 0
 	limit := h.MaxContinuations
 	if limit <= 0 {
 		limit = DefaultMaxContinuations
@@ -46,18 +74,25 @@ func (h *Handler) continueLater(ctx context.Context, inv invocation, req onboard
 	case h.Queue == nil || rep.Complete || req.Disconnect || rep.DryRun:
 		return
 	case !progressed:
-		inv.log.Warn("run made no progress before its deadline; not continued (raise the function timeout)")
+		inv.log.Warn("run wrote nothing before its deadline; not continued (raise the function timeout)", "not_attempted", g.NotAttempted)
 		return
 	case depth >= limit:
 		inv.log.Error("continuation limit reached; the next scheduled run continues", "depth", depth)
 		return
+	case req.Trigger != onboard.TriggerContinuation:
+		if inFlight, ok := h.chainInFlight(ctx, inv); inFlight || !ok {
+			inv.log.Warn("not starting a continuation chain: another is in flight or the queue cannot tell; it, or the next scheduled run, continues")
+			return
+		}
 	}
 	first := req.RunID
 	if req.Continues != "" {
 		first = req.Continues
 	}
-	body, _ := json.Marshal(Continuation{RunID: first, Depth: depth + 1, AccountIDs: req.AccountIDs, Regions: req.Regions})
-	if err := h.Queue.Send(ctx, string(body)); err != nil {
+	body, _ := json.Marshal(Continuation{RunID: first, Depth: depth + 1, Narrowing: req.Narrowing})
+	qctx, cancel := queueContext(ctx)
+	defer cancel()
+	if err := h.Queue.Send(qctx, string(body)); err != nil {
 		inv.log.Error("could not queue the continuation; the next scheduled run continues", "error", err)
 		return
 	}
@@ -73,15 +108,8 @@ func parseContinuation(body string) (Continuation, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Continuation{}, unsupported("malformed continuation message: %v", err)
 	}
-	for _, id := range c.AccountIDs {
-		if !onboard.ValidAccountID(id) {
-			return Continuation{}, unsupported("continuation message: %q is not an account ID", id)
-		}
-	}
-	for _, r := range c.Regions {
-		if !onboard.ValidRegion(r) {
-			return Continuation{}, unsupported("continuation message: %q is not a region", r)
-		}
+	if err := c.Narrowing.Check(); err != nil {
+		return Continuation{}, unsupported("continuation message: %v", err)
 	}
 	if c.RunID == "" || c.Depth < 1 {
 		return Continuation{}, unsupported("continuation message without run_id or depth")
@@ -104,10 +132,8 @@ func (h *Handler) continuation(ctx context.Context, inv invocation, ev events.SQ
 			return onboard.Report{}, err
 		}
 		inv.log.Info("continuing run", "continues", c.RunID, "depth", c.Depth)
-		rep, err = h.reconcileAt(ctx, inv, onboard.Request{
-			Trigger: onboard.TriggerContinuation, DryRun: c.DryRun, AccountIDs: c.AccountIDs, Regions: c.Regions, Continues: c.RunID,
-		}, c.Depth)
-		if err != nil {
+		req := onboard.Request{Trigger: onboard.TriggerContinuation, DryRun: c.DryRun, Narrowing: c.Narrowing, Continues: c.RunID}
+		if rep, err = h.reconcileAt(ctx, inv, req, c.Depth); err != nil {
 			return rep, fmt.Errorf("continuation of run %s: %w", c.RunID, err)
 		}
 	}

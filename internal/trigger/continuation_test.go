@@ -19,9 +19,29 @@ import (
 
 const queueARN = "arn:aws:sqs:us-east-1:123456789012:ecr-onboard-continuation"
 
+// fakeQueue is a continuation queue: messages sent wait until popped; the
+// one popped last is being processed until the next pop (or done).
 type fakeQueue struct {
-	mu   sync.Mutex
-	msgs []string
+	mu         sync.Mutex
+	msgs       []string
+	processing bool
+}
+
+func (q *fakeQueue) InFlight(context.Context) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.msgs)
+	if q.processing {
+		n++
+	}
+	return n, nil
+}
+
+// done marks the message popped last as processed (deleted).
+func (q *fakeQueue) done() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.processing = false
 }
 
 func (q *fakeQueue) Send(_ context.Context, body string) error {
@@ -35,10 +55,12 @@ func (q *fakeQueue) pop() (string, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.msgs) == 0 {
+		q.processing = false
 		return "", false
 	}
 	m := q.msgs[0]
 	q.msgs = q.msgs[1:]
+	q.processing = true
 	return m, true
 }
 

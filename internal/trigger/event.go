@@ -28,12 +28,11 @@ var (
 const accepted = `accepted: an EventBridge scheduled event, a CloudFormation custom resource request, ` +
 	`or a manual run {} / {"dry_run": true, "account_ids": ["123456789012"], "regions": ["us-east-1"]}`
 
-// Manual is a console or CLI invocation. Its fields can only narrow the
+// Manual is a console invocation. Its fields can only narrow the
 // configuration (see onboard.Scope.Narrow) or turn dry run on.
 type Manual struct {
-	DryRun     bool     `json:"dry_run"`
-	AccountIDs []string `json:"account_ids"`
-	Regions    []string `json:"regions"`
+	DryRun bool `json:"dry_run"`
+	onboard.Narrowing
 }
 
 var manualFields = []string{"dry_run", "account_ids", "regions"}
@@ -129,27 +128,10 @@ func parseManual(raw []byte, fields map[string]json.RawMessage) (Manual, error) 
 	if dec.More() {
 		return Manual{}, unsupported("more than one JSON value")
 	}
-	if err := checkList("account_ids", fields, m.AccountIDs, onboard.ValidAccountID, "a 12-digit AWS account ID"); err != nil {
-		return Manual{}, err
-	}
-	if err := checkList("regions", fields, m.Regions, onboard.ValidRegion, "an AWS region name such as us-east-1"); err != nil {
-		return Manual{}, err
+	if err := m.Narrowing.Check(); err != nil {
+		return Manual{}, fmt.Errorf("%w: %w", ErrInvalidManualRun, err)
 	}
 	return m, nil
-}
-
-// checkList validates a narrowing list. An empty list is refused: narrowing
-// to nothing would, read literally, mean "no narrowing" (everything).
-func checkList(name string, fields map[string]json.RawMessage, vals []string, valid func(string) bool, want string) error {
-	if _, given := fields[name]; given && len(vals) == 0 && string(bytes.TrimSpace(fields[name])) != "null" {
-		return fmt.Errorf("%w: %s is empty; leave it out to keep the configured scope", ErrInvalidManualRun, name)
-	}
-	for _, v := range vals {
-		if !valid(v) {
-			return fmt.Errorf("%w: %s: %q is not %s", ErrInvalidManualRun, name, v, want)
-		}
-	}
-	return nil
 }
 
 func wantType(field string) string {

@@ -24,7 +24,7 @@ func TestSampleEvents(t *testing.T) {
 	files, err := filepath.Glob("../../deploy/events/*.json")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	want := map[string]string{
+	want := map[string]onboard.Trigger{
 		"scheduled.json":          onboard.TriggerSchedule,
 		"manual-dry-run.json":     onboard.TriggerManual,
 		"manual-one-account.json": onboard.TriggerManual,

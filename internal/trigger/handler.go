@@ -83,14 +83,20 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (onboard.
 		return h.cloudFormation(ctx, inv, ev), nil
 	case events.CloudWatchEvent:
 		inv.log.Info("scheduled run", "source", ev.Source, "event_id", ev.ID)
+		if h.Queue != nil {
+			if inFlight, _ := h.chainInFlight(ctx, inv); inFlight {
+				// The chain is doing this run's work; a second run beside it
+				// would only race it (and could start a second chain).
+				inv.log.Info("a continuation chain is in flight; this scheduled run leaves the work to it")
+				return onboard.EmptyReport(inv.runID, onboard.TriggerSchedule), nil
+			}
+		}
 		return h.reconcile(ctx, inv, onboard.Request{Trigger: onboard.TriggerSchedule})
 	case events.SQSEvent:
 		return h.continuation(ctx, inv, ev)
 	case Manual:
 		inv.log.Info("manual run", "dry_run", ev.DryRun, "account_ids", ev.AccountIDs, "regions", ev.Regions)
-		return h.reconcile(ctx, inv, onboard.Request{
-			Trigger: onboard.TriggerManual, DryRun: ev.DryRun, AccountIDs: ev.AccountIDs, Regions: ev.Regions,
-		})
+		return h.reconcile(ctx, inv, onboard.Request{Trigger: onboard.TriggerManual, DryRun: ev.DryRun, Narrowing: ev.Narrowing})
 	}
 	return onboard.Report{}, fmt.Errorf("%w: %T", ErrUnsupportedEvent, ev)
 }
@@ -112,7 +118,8 @@ func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Req
 	return h.reconcileAt(ctx, inv, req, 0)
 }
 
-// reconcileAt runs req as the depth-th continuation of its chain.
+// reconcileAt runs req as the depth-th continuation of its chain, and
+// continues it later if it ran out of time.
 func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.Request, depth int) (rep onboard.Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -124,7 +131,11 @@ func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.R
 	if err != nil {
 		return onboard.Report{}, err
 	}
-	return h.run(ctx, inv, rn, req, depth)
+	rep, req, err = h.run(ctx, inv, rn, req)
+	if err == nil {
+		h.continueLater(ctx, inv, req, rep, depth)
+	}
+	return rep, err
 }
 
 // runner returns the Runner, or the cold-start error (retrying it through
@@ -171,20 +182,21 @@ func hintFor(err error) string {
 	return ""
 }
 
-// run carries out req with the invocation's logger and a context that ends
-// Reserve before the Lambda deadline, logs the outcome and emits metrics.
-func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, req onboard.Request, depth int) (onboard.Report, error) {
+// run carries out req with the invocation's identity and logger and a
+// context that ends Reserve before the Lambda deadline, logs the outcome
+// and emits metrics. It returns req as run (with its identity), for a
+// continuation.
+func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, req onboard.Request) (onboard.Report, onboard.Request, error) {
 	runCtx, cancel := h.runContext(ctx)
 	defer cancel()
-	r := *rn            // per-invocation copy: its own logger, shared Falcon client
-	r.Logger = inv.base // the Runner adds run_id itself
-	req.RunID = inv.runID
-	rep, err := r.Run(runCtx, req)
+	req.RunID, req.Logger = inv.runID, inv.base // the Runner adds run_id itself
+	rep, err := rn.Run(runCtx, req)
 	g := rep.Registries
 	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "complete", rep.Complete, "duration_ms", rep.DurationMS,
 		"api_calls", rep.APICalls, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
 		"skipped", len(rep.Accounts.Skipped), "created", len(g.Created), "updated", len(g.Updated),
-		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "failed", len(g.Failed), "not_attempted", g.NotAttempted}
+		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "not_owned", g.NotOwned.Count, "failed", rep.Failures(),
+		"not_attempted", g.NotAttempted + g.DeleteNotAttempted}
 	switch {
 	case err != nil:
 		inv.log.Error("run failed", append(attrs, "error", err)...)
@@ -194,10 +206,7 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 		inv.log.Info("run finished", attrs...)
 	}
 	h.emitMetrics(ctx, inv, rep)
-	if err == nil {
-		h.continueLater(ctx, inv, req, rep, depth)
-	}
-	return rep, err
+	return rep, req, err
 }
 
 // runContext ends Reserve before ctx's deadline (unchanged without one).

@@ -47,10 +47,10 @@ type emfLine struct {
 	AccountsSkipped   int     `json:"AccountsSkipped"`
 	DurationMs        int64   `json:"DurationMs"`
 	// Properties (searchable in Logs Insights, not metrics).
-	RunID    string `json:"run_id"`
-	Trigger  string `json:"trigger"`
-	DryRun   bool   `json:"dry_run"`
-	Complete bool   `json:"complete"`
+	RunID    string          `json:"run_id"`
+	Trigger  onboard.Trigger `json:"trigger"`
+	DryRun   bool            `json:"dry_run"`
+	Complete bool            `json:"complete"`
 }
 
 // metricsLine builds the EMF record of a run. A dry run created and updated
@@ -69,7 +69,7 @@ func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine
 			}},
 		},
 		FunctionName:     functionName,
-		RegistriesFailed: len(rep.Registries.Failed),
+		RegistriesFailed: rep.Failures(),
 		AccountsSkipped:  len(rep.Accounts.Skipped),
 		DurationMs:       rep.DurationMS,
 		RunID:            rep.RunID,

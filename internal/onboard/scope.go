@@ -1,0 +1,163 @@
+package onboard
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Scope is which accounts and regions a run may touch. The zero Scope
+// allows every account and region. A Scope can only be narrowed: a
+// request's lists are intersected with the configured ones, and an
+// intersection with nothing in common is a Scope that matches nothing —
+// never, as an empty list would read, one that matches everything.
+type Scope struct {
+	accounts []string // nil: every account
+	excluded []string
+	regions  []string // nil: every region
+	// configured is REGIONS as configured: the only regions that stand in
+	// for an account CSPM lists no active region for (CONTRACT §1). A
+	// request's regions narrow them, never replace them.
+	configured []string
+	nothing    bool
+}
+
+// NewScope is the configured scope: ACCOUNT_IDS, EXCLUDE_ACCOUNT_IDS and
+// REGIONS (an empty list: no restriction). A value that is not a region
+// name matches nothing.
+func NewScope(accountIDs, excluded, regions []string) Scope {
+	return Scope{
+		accounts:   nilIfEmpty(accountIDs),
+		excluded:   slices.Clone(excluded),
+		regions:    nilIfEmpty(regions),
+		configured: slices.Clone(regions),
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+// Narrow keeps only what both s and the request n allow.
+func (s Scope) Narrow(n Narrowing) Scope {
+	out := s
+	var emptyA, emptyR bool
+	out.accounts, emptyA = intersect(s.accounts, n.AccountIDs)
+	out.regions, emptyR = intersect(s.regions, n.Regions)
+	out.nothing = s.nothing || emptyA || emptyR
+	return out
+}
+
+// intersect narrows allowlist base (nil: everything) by req (empty: no
+// narrowing); empty reports that they have nothing in common.
+func intersect(base, req []string) (out []string, empty bool) {
+	switch {
+	case len(req) == 0:
+		return base, false
+	case base == nil:
+		return slices.Clone(req), false
+	}
+	for _, v := range req {
+		if slices.Contains(base, v) {
+			out = append(out, v)
+		}
+	}
+	return out, len(out) == 0
+}
+
+// MatchesNothing reports whether narrowing left nothing in scope.
+func (s Scope) MatchesNothing() bool { return s.nothing }
+
+// HasAccount reports whether account id is in scope.
+func (s Scope) HasAccount(id string) bool {
+	return !s.nothing && (s.accounts == nil || slices.Contains(s.accounts, id)) && !slices.Contains(s.excluded, id)
+}
+
+// HasRegion reports whether region is in scope.
+func (s Scope) HasRegion(region string) bool {
+	return !s.nothing && ValidRegion(region) && (s.regions == nil || slices.Contains(s.regions, region))
+}
+
+// String describes the scope for logs.
+func (s Scope) String() string {
+	if s.nothing {
+		return "nothing (the request and the configuration have no account or region in common)"
+	}
+	list := func(l []string, all string) string {
+		if l == nil {
+			return all
+		}
+		return strings.Join(l, ",")
+	}
+	out := "accounts " + list(s.accounts, "all") + ", regions " + list(s.regions, "all")
+	if len(s.excluded) > 0 {
+		out += ", excluding " + strings.Join(s.excluded, ",")
+	}
+	return out
+}
+
+// regionsOf is account a's regions in scope s: its CSPM active regions, or
+// when CSPM lists none the configured REGIONS; within the scope and the
+// role's partition (a role cannot serve another partition's registries),
+// sorted and unique. A refusal says why an account in scope has none.
+func regionsOf(a Account, s Scope) ([]string, *Refusal) {
+	regions := a.Regions
+	if len(regions) == 0 {
+		if len(s.configured) == 0 {
+			return nil, &Refusal{Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}
+		}
+		regions = s.configured
+	}
+	partition, _, _ := ParseRoleARN(a.RoleARN)
+	var out, other []string
+	for _, r := range regions {
+		switch {
+		case !s.HasRegion(r):
+		case Partition(r) != partition:
+			other = append(other, r)
+		default:
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 && len(other) > 0 {
+		return nil, &Refusal{Reason: fmt.Sprintf("CSPM active regions %s are not in the role's partition %q", strings.Join(other, ", "), partition)}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// Narrowing asks a run to keep only some accounts and regions: the CLI's
+// flags, a manual event, a continuation message. It can only narrow the
+// configuration (Scope.Narrow). A nil list asks for no narrowing.
+type Narrowing struct {
+	AccountIDs []string `json:"account_ids,omitempty"`
+	Regions    []string `json:"regions,omitempty"`
+}
+
+// Check validates a narrowing request, however it arrived: every account a
+// 12-digit ID, every region a region name. A list given but empty is
+// refused: read literally it would ask for no narrowing at all.
+func (n Narrowing) Check() error {
+	var errs []error
+	if n.AccountIDs != nil && len(n.AccountIDs) == 0 {
+		errs = append(errs, errors.New("account_ids is empty: leave it out to keep the configured accounts"))
+	}
+	if n.Regions != nil && len(n.Regions) == 0 {
+		errs = append(errs, errors.New("regions is empty: leave it out to keep the configured regions"))
+	}
+	for _, id := range n.AccountIDs {
+		if !ValidAccountID(id) {
+			errs = append(errs, fmt.Errorf("account %q is not a 12-digit AWS account ID", id))
+		}
+	}
+	for _, r := range n.Regions {
+		if !ValidRegion(r) {
+			errs = append(errs, fmt.Errorf("region %q is not an AWS region name such as us-east-1", r))
+		}
+	}
+	return errors.Join(errs...)
+}
