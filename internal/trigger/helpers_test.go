@@ -225,7 +225,6 @@ func (panicFalcon) CreateRegistry(context.Context, onboard.Registry) (string, er
 }
 func (panicFalcon) UpdateRegistry(context.Context, onboard.Registry) error { panic("boom") }
 func (panicFalcon) DeleteRegistry(context.Context, onboard.Registry) error { panic("boom") }
-func (panicFalcon) APICalls() int64                                        { return 0 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
