@@ -67,7 +67,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		Falcon:         fc,
 		Scope:          cfg.Scope(),
 		Owner:          onboard.Owner(cfg.AliasPrefix),
-		Calls:          fc.APICalls,
+		Meter:          fc,
 		DryRun:         cfg.DryRun,
 		MaxConcurrency: cfg.MaxConcurrency,
 		WriteMargin:    10 * time.Second,
@@ -133,6 +133,7 @@ func newFalcon(ctx context.Context, cfg config.Config, deps *Deps) (*falcon.Clie
 		BaseURL:      cfg.BaseURL,
 		HTTPClient:   deps.HTTPClient,
 		Concurrency:  cfg.MaxConcurrency,
+		RateShare:    cfg.RateShare,
 	})
 }
 

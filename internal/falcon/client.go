@@ -29,6 +29,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Concurrency bounds parallel page and batch reads.
 	Concurrency int
+	// RateShare is the share of the tenant's API rate limit the client may
+	// use (0 < share <= 1; see pacer); 0 means 1.
+	RateShare float64
 }
 
 // Client implements onboard.Falcon.
@@ -55,7 +58,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if base == nil {
 		base = http.DefaultClient
 	}
-	t := newTransport(base.Transport)
+	t := newTransport(base.Transport, cfg.RateShare)
 	plain := &http.Client{Transport: t, Timeout: 2 * time.Minute}
 
 	host := ""

@@ -59,14 +59,21 @@ type Runner struct {
 	Verifier TrustVerifier
 	// Notifier, when set, hears of runs that changed or failed something.
 	Notifier Notifier
-	// Calls counts the API requests sent (the Falcon client's counter),
-	// for the report; nil: not counted.
-	Calls func() int64
+	// Meter counts the Falcon client's requests, for the report; nil: not
+	// counted.
+	Meter Meter
 	// HomeAccount and Partition say where the tool runs (for the report).
 	HomeAccount, Partition string
 	// Logger gets a run's log lines unless its Request brings its own;
 	// nil: slog.Default.
 	Logger *slog.Logger
+}
+
+// Meter counts what a Falcon client sent and how often the tenant's rate
+// limit answered 429, since it was made.
+type Meter interface {
+	APICalls() int64
+	RateLimited() int64
 }
 
 // TrustVerifier judges an account's CSPM role by its trust policy (VERIFY_TRUST).
@@ -135,13 +142,14 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	start := time.Now()
 	log := req.Logger
-	calls := rn.calls()
+	calls, limited := rn.meter()
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()
-		r.APICalls = rn.calls() - calls
+		c, l := rn.meter()
+		r.APICalls, r.RateLimited = c-calls, l-limited
 		return r
 	}
 
@@ -208,11 +216,11 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	return finish(report), nil
 }
 
-func (rn *Runner) calls() int64 {
-	if rn.Calls == nil {
-		return 0
+func (rn *Runner) meter() (calls, rateLimited int64) {
+	if rn.Meter == nil {
+		return 0, 0
 	}
-	return rn.Calls()
+	return rn.Meter.APICalls(), rn.Meter.RateLimited()
 }
 
 // verifyTrust asks the Verifier about each account, MaxConcurrency at a

@@ -67,6 +67,9 @@ func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, er
 }
 
 func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
+func (f *fakeFalcon) APICalls() int64    { return f.calls.Load() }
+func (f *fakeFalcon) RateLimited() int64 { return 0 }
+
 func (f *fakeFalcon) DeleteRegistry(_ context.Context, r Registry) error {
 	f.calls.Add(1)
 	f.deletes.Add(1)
@@ -91,7 +94,7 @@ func manyAccounts(n int, regions ...string) []Account {
 
 func TestApplyBoundsConcurrency(t *testing.T) {
 	f := &fakeFalcon{accounts: manyAccounts(40, "us-east-1"), delay: 5 * time.Millisecond}
-	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 3, Calls: f.calls.Load}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 3, Meter: f}
 	report, err := rn.Run(context.Background(), Request{Trigger: TriggerManual})
 	require.NoError(t, err)
 	assert.Len(t, report.Registries.Created, 40)

@@ -13,7 +13,7 @@ func (r Report) WriteSummary(w io.Writer) {
 	if r.DryRun {
 		would, title = "would be ", "dry run (nothing written)"
 	}
-	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls)
+	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls (%d answered 429)\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls, r.RateLimited)
 	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped\n", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
 	fmt.Fprintf(w, "  registries: %d desired, %d listed in Falcon, %d unchanged, %d %screated, %d %supdated, %d %sdeleted, %d failed\n",
 		g.Desired, g.Existing, g.Unchanged, len(g.Created), would, len(g.Updated), would, len(g.Deleted), would, r.Failures())

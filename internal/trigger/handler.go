@@ -193,7 +193,7 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 	rep, err := rn.Run(runCtx, req)
 	g := rep.Registries
 	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "complete", rep.Complete, "duration_ms", rep.DurationMS,
-		"api_calls", rep.APICalls, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
+		"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
 		"skipped", len(rep.Accounts.Skipped), "created", len(g.Created), "updated", len(g.Updated),
 		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "not_owned", g.NotOwned.Count, "failed", rep.Failures(),
 		"not_attempted", g.NotAttempted + g.DeleteNotAttempted}

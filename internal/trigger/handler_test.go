@@ -101,7 +101,7 @@ func TestMetricsLineIsEMF(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{
 		"RegistriesCreated": "Count", "RegistriesUpdated": "Count", "RegistriesFailed": "Count",
-		"AccountsSkipped": "Count", "DurationMs": "Milliseconds",
+		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds",
 	}, units)
 	assert.Equal(t, testFunction, m[0]["FunctionName"])
 	assert.EqualValues(t, demoSkipped, m[0]["AccountsSkipped"])
