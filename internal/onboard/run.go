@@ -115,14 +115,14 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	scope := rn.Scope.Narrow(req.AccountIDs, req.Regions)
 	accounts, err := rn.Falcon.Accounts(ctx)
 	if err != nil {
-		return finish(Report{}), fmt.Errorf("listing CSPM accounts: %w", err)
+		return finish(Report{}), fmt.Errorf("listing CSPM accounts: %w", listingFailed{err})
 	}
 	rn.progress(Progress{Stage: StageAccounts, Done: len(accounts)})
 	// Fail closed: without the complete list of what exists, a create could
 	// duplicate a registration, so nothing is written.
 	existing, err := rn.Falcon.Registries(ctx)
 	if err != nil {
-		return finish(Report{}), fmt.Errorf("listing Container Security registries: %w", err)
+		return finish(Report{}), fmt.Errorf("listing Container Security registries: %w", listingFailed{err})
 	}
 
 	plan := rn.plan(ctx, log, req, accounts, existing, scope)
