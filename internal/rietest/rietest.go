@@ -191,14 +191,11 @@ func Start(tb testing.TB, o Options) *Emulator {
 }
 
 func start(bin string, o Options) (*Emulator, error) {
-	invokeAddr, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	runtimeAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	invokeAddr, runtimeAddr := addrs[0], addrs[1]
 	secs := int((o.Timeout + time.Second - 1) / time.Second)
 	cmd := exec.Command(bin,
 		"--runtime-interface-emulator-address", invokeAddr,
@@ -223,40 +220,51 @@ func start(bin string, o Options) (*Emulator, error) {
 		return nil, err
 	}
 	go func() { _ = cmd.Wait(); close(e.exited) }()
-	if err := e.waitReady(invokeAddr); err != nil {
+	if err := e.waitReady(invokeAddr, runtimeAddr); err != nil {
 		e.Stop()
 		return nil, fmt.Errorf("%w\nemulator stderr:\n%s", err, e.stderr.String())
 	}
 	return e, nil
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freeAddrs returns n distinct free loopback addresses (held open together,
+// so the kernel cannot hand out one port twice).
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
-// waitReady returns once the invocation endpoint accepts connections (the
-// emulator opens it last, after its Runtime API).
-func (e *Emulator) waitReady(addr string) error {
+// waitReady returns once the emulator accepts connections on both its
+// addresses: its Runtime API (bound in the background, and fatal to the
+// emulator when it cannot be) and its invocation endpoint.
+func (e *Emulator) waitReady(addrs ...string) error {
 	guard := time.NewTimer(readyTimeout)
 	defer guard.Stop()
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-e.exited:
-			return errors.New("the emulator exited before listening")
-		case <-guard.C:
-			return fmt.Errorf("the emulator did not listen on %s within %v", addr, readyTimeout)
-		case <-time.After(time.Millisecond):
+	for _, addr := range addrs {
+		for {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-e.exited:
+				return errors.New("the emulator exited before listening")
+			case <-guard.C:
+				return fmt.Errorf("the emulator did not listen on %s within %v", addr, readyTimeout)
+			case <-time.After(time.Millisecond):
+			}
 		}
 	}
+	return nil
 }
 
 // Result is the answer to one invocation.
