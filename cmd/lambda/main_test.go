@@ -244,7 +244,13 @@ func checkOutput(t *testing.T, out rietest.Output) []map[string]any {
 func onlyNewPut(t *testing.T, c *cfnReceiver, before int) cfnPut {
 	t.Helper()
 	puts := c.received()
-	require.Len(t, puts, before+1, "exactly one CloudFormation response per request")
+	if len(puts) != before+1 {
+		var got []string
+		for _, p := range puts {
+			got = append(got, p.Method+" "+p.RequestID+" "+string(p.Status))
+		}
+		t.Fatalf("%d CloudFormation responses for %d requests, want exactly one each: %v", len(puts), before+1, got)
+	}
 	p := puts[before]
 	assert.Equal(t, "PUT", p.Method)
 	assert.Less(t, p.Size, 4096, "CloudFormation refuses responses of 4 KB and more")
