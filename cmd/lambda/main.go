@@ -32,7 +32,7 @@ import (
 const initTimeout = 8 * time.Second
 
 func main() {
-	lambda.Start(newHandler().Handle)
+	lambda.Start(newHandler()) // trigger.Handler.Invoke: raw payloads, classified errors
 }
 
 func newHandler() *trigger.Handler {

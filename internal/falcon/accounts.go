@@ -36,7 +36,7 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 		p.Limit, p.Offset = ptr(int64(accountsPageMax)), &offset
 		ok, multi, err := c.cspm.CloudRegistrationAwsQueryAccounts(p)
 		if err != nil {
-			return page{}, readError("listing CSPM accounts", accountsQuery, err)
+			return page{}, readError(accountsQuery, err)
 		}
 		var payload *models.RestAWSAccountQueryResponseExtV1
 		if ok != nil {
@@ -86,7 +86,7 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 	p.Ids = ids
 	ok, multi, err := c.cspm.CloudRegistrationAwsGetAccounts(p)
 	if err != nil {
-		return nil, readError("reading CSPM accounts", accountsEntities, err)
+		return nil, readError(accountsEntities, err)
 	}
 	var payload *models.RestAWSAccountCreateResponseExtV1
 	if ok != nil {

@@ -29,7 +29,7 @@ func (c *Client) Registries(ctx context.Context) ([]onboard.Registry, error) {
 		p.Limit, p.Offset = ptr(int64(registriesPageMax)), &offset
 		ok, err := c.registries.ReadRegistryEntities(p)
 		if err != nil {
-			return page{}, readError("listing registries", registriesQuery, err)
+			return page{}, readError(registriesQuery, err)
 		}
 		if ok.Payload == nil {
 			return page{}, malformed(registriesQuery, "empty body")
@@ -72,7 +72,7 @@ func (c *Client) registryBatch(ctx context.Context, ids []string) ([]onboard.Reg
 	p := fci.NewReadRegistryEntitiesByUUIDParamsWithContext(ctx)
 	ok, err := c.registries.ReadRegistryEntitiesByUUID(p, repeatedIDs(ids))
 	if err != nil {
-		return nil, readError("reading registries", registriesEntities, err)
+		return nil, readError(registriesEntities, err)
 	}
 	if ok.Payload == nil || ok.Payload.Resources == nil {
 		return nil, malformed(registriesEntities, "no resources")

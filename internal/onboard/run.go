@@ -166,13 +166,13 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	var o Observed
 	var err error
 	if o.Accounts, err = rn.Falcon.Accounts(ctx); err != nil {
-		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", err)
+		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", listingFailed{err})
 	}
 	req.progress(Progress{Stage: StageAccounts, Done: len(o.Accounts)})
 	// Fail closed: without the complete list of what exists, a create could
 	// duplicate a registration, so nothing is written.
 	if o.Registries, err = rn.Falcon.Registries(ctx); err != nil {
-		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", err)
+		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", listingFailed{err})
 	}
 
 	plan := NewPlan(o, policy)
