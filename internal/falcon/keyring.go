@@ -121,7 +121,8 @@ func (k *keyring) refused(ctx context.Context, gen uint64) (retry bool, hint str
 		return false, fmt.Sprintf("reading FALCON_SECRET_ARN %s again after the refusal failed: %v", where, readErr)
 	}
 	return false, fmt.Sprintf("FALCON_SECRET_ARN %s was re-read and Falcon refuses the client ID and secret it holds "+
-		"(after resetting the secret in Falcon, put the new one there: see \"Rotating the Falcon API secret\" in the README)", where)
+		"(if the API client's secret was reset in Falcon, store the new one there with put-secret-value: "+
+		"see \"Rotating the Falcon API secret\" in the README)", where)
 }
 
 // reread reads the credential again and logs that it did (the caller
