@@ -67,6 +67,10 @@ type Runner struct {
 	// Logger gets a run's log lines unless its Request brings its own;
 	// nil: slog.Default.
 	Logger *slog.Logger
+	// StartRun, when set, is called at the start of every run, before any
+	// API call, with the run's logger (the Falcon client re-reads an API
+	// secret older than its bound there).
+	StartRun func(ctx context.Context, log *slog.Logger)
 }
 
 // Meter counts what a Falcon client sent and how often the tenant's rate
@@ -153,6 +157,9 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return r
 	}
 
+	if rn.StartRun != nil {
+		rn.StartRun(ctx, log)
+	}
 	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil}
 	switch {
 	case req.Disconnect:
