@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
@@ -39,9 +38,14 @@ Exit codes: 0 ok / no change needed, 1 fatal, 2 usage, 3 refused or still missin
 var (
 	// falconHTTPClient is the HTTP client for the Falcon API (nil: default).
 	falconHTTPClient *http.Client
-	// newRoleClient builds the IAM client for the role's partition.
+	// newRoleClient builds the IAM client for the role's partition from
+	// the local AWS credentials (the SDK's default chain).
 	newRoleClient = func(ctx context.Context, partition string) (roleClient, error) {
-		return iamrole.New(ctx, partition)
+		cfg, err := loadAWS(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		}
+		return iamrole.NewFromConfig(cfg, partition), nil
 	}
 	// confirmInput and confirmInteractive are where --apply asks for "yes".
 	confirmInput       io.Reader = os.Stdin
@@ -52,8 +56,6 @@ type roleClient interface {
 	GetRole(ctx context.Context, name string) (iamrole.Role, error)
 	UpdateTrustPolicy(ctx context.Context, name, doc string) error
 }
-
-var roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
 // trustPolicy is `ecr-onboard trust-policy`.
 func trustPolicy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -80,7 +82,7 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 		return usage("--account is required")
 	case !onboard.ValidAccountID(*accountID):
 		return usage("--account %q is not a 12-digit AWS account ID", *accountID)
-	case *roleName != "" && !roleNamePattern.MatchString(*roleName):
+	case *roleName != "" && !iamrole.ValidRoleName(*roleName):
 		return usage("--role-name %q is not an IAM role name", *roleName)
 	case *check && *apply:
 		return usage("--check and --apply exclude each other")
