@@ -34,6 +34,7 @@ const (
 // under path /cspm/.
 func motoIAM(t *testing.T) (*mototest.Server, *Client) {
 	t.Helper()
+	t.Parallel()
 	srv := mototest.Start(t, "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
 	_, err := iam.NewFromConfig(srv.Config()).CreateRole(context.Background(), &iam.CreateRoleInput{
 		RoleName: aws.String(roleName), Path: aws.String("/cspm/"), AssumeRolePolicyDocument: aws.String(policy),
