@@ -30,12 +30,16 @@ const (
 		`"Condition": {"StringEquals": {"sts:ExternalId": "abc+def/ghi="}}}]}`
 )
 
-// motoIAM starts moto (with AWS's managed policies) holding the CSPM role,
-// under path /cspm/.
-func motoIAM(t *testing.T) (*mototest.Server, *Client) {
+// motoIAM starts moto holding the CSPM role, under path /cspm/; with
+// managed, AWS's managed policies exist too (slower).
+func motoIAM(t *testing.T, managed ...bool) (*mototest.Server, *Client) {
 	t.Helper()
 	t.Parallel()
-	srv := mototest.Start(t, "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
+	var env []string
+	if len(managed) > 0 && managed[0] {
+		env = append(env, "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
+	}
+	srv := mototest.Start(t, env...)
 	_, err := iam.NewFromConfig(srv.Config()).CreateRole(context.Background(), &iam.CreateRoleInput{
 		RoleName: aws.String(roleName), Path: aws.String("/cspm/"), AssumeRolePolicyDocument: aws.String(policy),
 	})
@@ -84,7 +88,7 @@ func TestUpdateTrustPolicy(t *testing.T) {
 }
 
 func TestManagedPolicies(t *testing.T) {
-	_, c := motoIAM(t)
+	_, c := motoIAM(t, true)
 	ctx := context.Background()
 	has, err := c.HasPolicy(ctx, roleName, ecrRead)
 	require.NoError(t, err)
