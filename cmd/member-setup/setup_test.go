@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/orgtest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trustpolicy"
@@ -382,4 +383,72 @@ func TestPhysicalID(t *testing.T) {
 		_, ok := parseApplied(id)
 		assert.False(t, ok, id)
 	}
+}
+
+// TestTemplatePermissionsSuffice runs Create, Update and Delete as the setup function's role with
+// the permissions deploy/member/template.yaml gives it (MemberSetupPolicy, resolved for this
+// account; internal/deploytest pins the template's statements), moto enforcing them: with and
+// without CspmRoleName. moto cannot evaluate the iam:PolicyARN condition on attach/detach (it
+// only knows sts:ExternalId), so that condition is left out here.
+func TestTemplatePermissionsSuffice(t *testing.T) {
+	t.Parallel()
+	const member = "210987654321"
+	scope := func(roleName string) any {
+		if roleName == "" {
+			return "arn:aws:iam::" + member + ":role/*"
+		}
+		return []any{"arn:aws:iam::" + member + ":role/" + roleName, "arn:aws:iam::" + member + ":role/*/" + roleName}
+	}
+	statements := func(roleName string) []any {
+		st := []any{
+			map[string]any{"Effect": "Allow", "Action": []any{"iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:ListAttachedRolePolicies"}, "Resource": scope(roleName)},
+			map[string]any{"Effect": "Allow", "Action": []any{"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, "Resource": scope(roleName)},
+		}
+		if roleName == "" {
+			st = append(st, map[string]any{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"})
+		}
+		return st
+	}
+	lambdaTrust := `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}`
+
+	org := orgtest.New(t, orgtest.ManagedPolicies)
+	m := org.Member(member)
+	m.CSPMRole("CrowdStrikeCSPMReader-x1y2", "/cs/", cspmPolicy)
+	m.CSPMRole("Unrelated", "/", lambdaTrust)
+	found := org.As(m.Role("setup-found", lambdaTrust, statements("")...))
+	named := org.As(m.Role("setup-named", lambdaTrust, statements("CrowdStrikeCSPMReader-x1y2")...))
+	org.Enforce()
+
+	for name, tc := range map[string]struct {
+		cfg   aws.Config
+		props map[string]any
+	}{
+		"CSPM role found": {found, nil},
+		"CSPM role named": {named, map[string]any{"CspmRoleName": "CrowdStrikeCSPMReader-x1y2"}},
+	} {
+		r := &rig{t: t}
+		r.s = &setup{IAM: func(partition string) roles { return iamrole.NewFromConfig(tc.cfg, partition) }, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			var resp cfn.Response
+			body, _ := io.ReadAll(req.Body)
+			assert.NoError(t, json.Unmarshal(body, &resp))
+			r.mu.Lock()
+			r.sent = append(r.sent, resp)
+			r.mu.Unlock()
+		}))
+		r.url = rcv.URL
+		resp := r.send(cfn.RequestCreate, "", tc.props)
+		require.Equal(t, cfn.StatusSuccess, resp.Status, "%s: %s", name, resp.Reason)
+		assert.Contains(t, m.TrustPolicy("CrowdStrikeCSPMReader-x1y2"), registry, name)
+		resp = r.send(cfn.RequestUpdate, resp.PhysicalResourceID, tc.props)
+		require.Equal(t, cfn.StatusSuccess, resp.Status, "%s: %s", name, resp.Reason)
+		resp = r.send(cfn.RequestDelete, resp.PhysicalResourceID, nil)
+		require.Equal(t, cfn.StatusSuccess, resp.Status, "%s: %s", name, resp.Reason)
+		assert.Equal(t, semantic(t, cspmPolicy), semantic(t, m.TrustPolicy("CrowdStrikeCSPMReader-x1y2")), name)
+		rcv.Close()
+	}
+
+	// The named role's permissions do not stretch to other roles.
+	_, err := iamrole.NewFromConfig(named, "aws").GetRole(context.Background(), "Unrelated")
+	assert.ErrorIs(t, err, iamrole.ErrAccessDenied)
 }

@@ -88,12 +88,17 @@ type Member struct {
 	IAM *iam.Client // as the account's administrator (before Enforce)
 }
 
-// Member returns account id, reached as moto's
-// OrganizationAccountAccessRole (any role can be assumed before Enforce).
+// Member returns account id, reached as its OrganizationAccountAccessRole
+// (an administrator role, created here, that keeps working after Enforce).
 func (o *Org) Member(id string) *Member {
 	o.T.Helper()
-	cfg := o.assume(o.Srv.Config(), "arn:aws:iam::"+id+":role/OrganizationAccountAccessRole", "setup")
-	return &Member{org: o, ID: id, IAM: iam.NewFromConfig(cfg)}
+	arn := "arn:aws:iam::" + id + ":role/OrganizationAccountAccessRole"
+	// Before Enforce moto lets anyone assume a role that does not exist yet:
+	// enough to create it.
+	bootstrap := iam.NewFromConfig(o.assume(o.Srv.Config(), arn, "bootstrap"))
+	o.createRole(bootstrap, "OrganizationAccountAccessRole", "/", map[string]any{"Effect": "Allow", "Principal": map[string]any{"AWS": "arn:aws:iam::" + HomeAccount + ":root"}, "Action": "sts:AssumeRole"})
+	o.putPolicy(bootstrap, "OrganizationAccountAccessRole", map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"})
+	return &Member{org: o, ID: id, IAM: iam.NewFromConfig(o.assume(o.Srv.Config(), arn, "admin"))}
 }
 
 // CSPMRole creates a role with the given trust policy (JSON) and returns its ARN.
@@ -116,6 +121,22 @@ func (m *Member) TrustReader(readable string) {
 		"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalOrgID": OrganizationID}},
 	})
 	m.org.putPolicy(m.IAM, ReaderRole, map[string]any{"Effect": "Allow", "Action": "iam:GetRole", "Resource": readable})
+}
+
+// Role creates a role with a trust policy (JSON) and an inline policy of
+// statements, and returns its ARN.
+func (m *Member) Role(name, trustPolicy string, statements ...any) string {
+	m.org.T.Helper()
+	arn := m.CSPMRole(name, "/", trustPolicy)
+	m.org.putPolicy(m.IAM, name, statements...)
+	return arn
+}
+
+// As is an AWS configuration with roleARN's credentials (assumed before
+// Enforce), its calls recorded.
+func (o *Org) As(roleARN string) aws.Config {
+	o.T.Helper()
+	return o.Recorded(o.assume(o.Srv.Config(), roleARN, "test"))
 }
 
 // TrustPolicy is a role's trust policy as moto holds it (URL-decoded).
