@@ -210,3 +210,20 @@ func mustRead(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestReadmeStackSetUpdatesKeepEveryParameter: update-stack-set without a parameter resets it to
+// its default, so every update command in the README names each member parameter.
+func TestReadmeStackSetUpdatesKeepEveryParameter(t *testing.T) {
+	d := loadMember(t)
+	readme := mustRead(t, "../../README.md")
+	commands := regexp.MustCompile(`(?s)aws cloudformation update-stack-set .*?\n\n`).FindAllString(readme, -1)
+	require.NotEmpty(t, commands)
+	for _, c := range commands {
+		for name := range d.typed.Parameters {
+			assert.Contains(t, c, "ParameterKey="+name+",", "README update-stack-set command must keep %s:\n%s", name, c)
+		}
+	}
+	for name := range d.typed.Parameters {
+		assert.Contains(t, readme, name, "README names member parameter %s", name)
+	}
+}
