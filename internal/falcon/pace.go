@@ -52,30 +52,31 @@ func newPacer(share float64) *pacer {
 	return &pacer{share: share, now: time.Now}
 }
 
-// wait blocks until a request may be sent, and counts it as sent. With a
-// write deadline in ctx, a wait that would end after it is not started:
-// onboard.ErrNotSent.
+// wait blocks until a request may be sent, and counts it as sent: first
+// its turn in the tool's own bucket, then room above the others' reserve.
+// With a write deadline in ctx, a wait that would end after it is not
+// started: onboard.ErrNotSent.
 func (p *pacer) wait(ctx context.Context) error {
 	deadline, hasDeadline := onboard.WriteDeadline(ctx)
 	var r *rate.Reservation
+	var delay time.Duration
 	if lim := p.limiterOrNil(); lim != nil {
 		r = lim.Reserve()
+		delay = r.Delay()
 	}
-	for first := true; ; first = false {
-		delay := p.claim()
-		if first && r != nil {
-			delay = max(delay, r.Delay())
+	for {
+		if delay > 0 {
+			if hasDeadline && p.now().Add(delay).After(deadline) {
+				cancel(r)
+				return onboard.ErrNotSent
+			}
+			if err := sleepCtx(ctx, delay); err != nil {
+				cancel(r)
+				return err
+			}
 		}
-		if delay <= 0 {
+		if delay = p.claim(); delay == 0 {
 			return nil
-		}
-		if hasDeadline && p.now().Add(delay).After(deadline) {
-			cancel(r)
-			return onboard.ErrNotSent
-		}
-		if err := sleepCtx(ctx, delay); err != nil {
-			cancel(r)
-			return err
 		}
 	}
 }

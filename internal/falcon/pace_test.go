@@ -88,3 +88,17 @@ func TestPacerNotSentPastTheWriteDeadline(t *testing.T) {
 	assert.ErrorIs(t, p.wait(ctx), onboard.ErrNotSent)
 	assert.Zero(t, p.inFlight, "nothing claimed")
 }
+
+// A request that waited its turn in the tool's own bucket is counted in
+// flight once, not once per wait: otherwise the estimate of the tenant's
+// Remaining sinks with every paced request and the tool slows for nothing.
+func TestPacerCountsAPacedRequestOnce(t *testing.T) {
+	p := newPacer(0.5)
+	p.done(answer(6000, 100)) // own bucket: 50 a second, burst 50
+	ctx := context.Background()
+	for range 60 { // past the burst: the last 10 wait their turn
+		require.NoError(t, p.wait(ctx))
+		p.done(answer(6000, 99))
+	}
+	assert.Zero(t, p.inFlight)
+}
