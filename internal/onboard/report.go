@@ -228,4 +228,3 @@ func hint(r Registry, err error) string {
 	}
 	return ""
 }
-
