@@ -32,6 +32,15 @@ func (s RegionSource) String() string {
 // MarshalText writes s as its REGION_SOURCE value (in a report).
 func (s RegionSource) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads s from its REGION_SOURCE value (a report read back).
+func (s *RegionSource) UnmarshalText(b []byte) error {
+	v, err := ParseRegionSource(string(b))
+	if err == nil {
+		*s = v
+	}
+	return err
+}
+
 // ParseRegionSource reads a REGION_SOURCE value; empty is RegionsActive.
 func ParseRegionSource(v string) (RegionSource, error) {
 	if v == "" {

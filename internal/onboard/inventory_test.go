@@ -2,6 +2,7 @@ package onboard
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -112,6 +113,13 @@ func TestRegionSourceValues(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 	assert.Equal(t, "ecr-inventory", RegionsECRInventory.String())
+
+	b, err := json.Marshal(Report{RegionSource: RegionsECRInventory})
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"region_source":"ecr-inventory"`)
+	var back Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, RegionsECRInventory, back.RegionSource)
 }
 
 // inventoryFalcon is a fakeFalcon that is also an Inventory.
