@@ -72,6 +72,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		MaxConcurrency: cfg.MaxConcurrency,
 		WriteMargin:    10 * time.Second,
 		Prune:          cfg.Prune,
+		RegionSource:   cfg.RegionSource,
 		Logger:         deps.Logger,
 	}
 	if cfg.VerifyTrust || deps.LookupIdentity {

@@ -35,6 +35,7 @@ type Config struct {
 	DisconnectOnDelete bool
 	VerifyTrust        bool
 	Prune              bool
+	RegionSource       onboard.RegionSource
 	SNSTopicARN        string
 	LogLevel           slog.Level
 	// ContinuationQueueURL: the SQS queue a Lambda run that runs out of
@@ -140,6 +141,9 @@ func Load(getenv func(string) string) (Config, error) {
 	check(e)
 	c.Prune, e = boolVar("PRUNE", env("PRUNE"))
 	check(e)
+	if c.RegionSource, e = onboard.ParseRegionSource(strings.ToLower(env("REGION_SOURCE"))); e != nil {
+		check(&Error{"REGION_SOURCE", e.Error()})
+	}
 	c.MaxConcurrency, e = concurrency(env("MAX_CONCURRENCY"))
 	check(e)
 	c.LogLevel, e = logLevel(env("LOG_LEVEL"))

@@ -24,6 +24,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 8, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
+	assert.Equal(t, onboard.RegionsActive, c.RegionSource)
 	assert.Equal(t, onboard.Scope{}, c.Scope())
 	assert.Error(t, c.RequireCredentials(), "no credentials configured")
 }
@@ -43,6 +44,7 @@ func TestFullConfiguration(t *testing.T) {
 		"DISCONNECT_ON_DELETE": "1",
 		"VERIFY_TRUST":         "TRUE",
 		"PRUNE":                "false",
+		"REGION_SOURCE":        " ECR-Inventory ",
 		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
 		"LOG_LEVEL":            "debug",
 	})
@@ -57,6 +59,7 @@ func TestFullConfiguration(t *testing.T) {
 	assert.False(t, scope.HasAccount("222222222222") || scope.HasAccount("333333333333") || scope.HasRegion("us-west-2"))
 	assert.True(t, c.DryRun && c.DisconnectOnDelete && c.VerifyTrust)
 	assert.False(t, c.Prune)
+	assert.Equal(t, onboard.RegionsECRInventory, c.RegionSource)
 	assert.Equal(t, 16, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
 	assert.NoError(t, c.RequireCredentials())
@@ -82,6 +85,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"DISCONNECT_ON_DELETE", "maybe"},
 		{"VERIFY_TRUST", "2"},
 		{"PRUNE", "y"},
+		{"REGION_SOURCE", "inventory"},
+		{"REGION_SOURCE", "ecr_inventory"},
 		{"SNS_TOPIC_ARN", "topic"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "info+2"},
