@@ -176,7 +176,7 @@ func TestParametersAndConsoleForm(t *testing.T) {
 		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
 		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
 		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune",
-		"Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "VerifyTrust",
+		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "VerifyTrust",
 	}
 	var got []string
 	for name, p := range d.typed.Parameters {
