@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -198,4 +199,21 @@ func TestNoRepositoryReportArithmetic(t *testing.T) {
 	require.NoError(t, r.Balanced())
 	r.Accounts.NoECRRepository.Count = 3
 	assert.EqualError(t, r.Balanced(), "no ECR repository 3 + eligible 1 + skipped 0 > discovered 3", "more accounts accounted for than discovered")
+}
+
+func TestSummaryCountsAccountsWithoutRepository(t *testing.T) {
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, fmt.Sprintf("%012d", 100000000000+i))
+	}
+	r := newReport(Plan{Discovered: 12, RegionSource: RegionsECRInventory, NoRepository: ids})
+	var b strings.Builder
+	r.WriteSummary(&b)
+	assert.Contains(t, b.String(), "12 discovered, 0 eligible, 0 skipped, 12 without an ECR repository in the inventory\n")
+	assert.Contains(t, b.String(), "(12; nothing registered for them until one is listed)\n  100000000000, 100000000001, ")
+	assert.Contains(t, b.String(), "100000000009, … (2 more)\n")
+
+	b.Reset()
+	newReport(Plan{Discovered: 12}).WriteSummary(&b)
+	assert.NotContains(t, b.String(), "ECR repository", "active mode says nothing of repositories")
 }

@@ -56,7 +56,7 @@ func (r Report) WriteSummary(w io.Writer) {
 		}
 	}
 	if n := r.Accounts.NoECRRepository; n != nil && n.Count > 0 {
-		fmt.Fprintf(w, "\nno ECR repository in Falcon's cloud asset inventory (%d accounts; REGION_SOURCE=ecr-inventory registers none for them)\n  %s",
+		fmt.Fprintf(w, "\nno ECR repository in Falcon's cloud asset inventory (%d; nothing registered for them until one is listed)\n  %s",
 			n.Count, strings.Join(n.Sample, ", "))
 		if n.Count > len(n.Sample) {
 			fmt.Fprintf(w, ", … (%d more)", n.Count-len(n.Sample))
