@@ -182,6 +182,9 @@ func BenchmarkRegionSource(b *testing.B) {
 				b.ReportMetric(float64(inventoryCalls(sim)), "inventory-calls")
 				b.ReportMetric(float64(len(repos)), "repositories")
 				b.ReportMetric(wall.Seconds(), "wall-s")
+				if n := report.Accounts.NoECRRepository; n != nil {
+					b.ReportMetric(float64(n.Count), "no-repository-accounts")
+				}
 			}
 		})
 	}
