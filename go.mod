@@ -1,6 +1,6 @@
 module github.com/crowdstrike-ecr/ecr-onboard
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aws/aws-lambda-go v1.55.1
@@ -20,6 +20,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/oauth2 v0.30.0
 	golang.org/x/sync v0.8.0
+	golang.org/x/time v0.16.0
 )
 
 require (

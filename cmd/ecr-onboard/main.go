@@ -187,9 +187,11 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	regions := fs.String("regions", "us-east-1,us-west-2", "active regions of generated accounts")
 	var opts falconsim.Options
 	fs.DurationVar(&opts.Latency, "latency", 0, "added latency per request")
-	fs.IntVar(&opts.RateLimitPerMinute, "rate-limit", 0, "requests per minute before 429 (0: none)")
+	fs.IntVar(&opts.RateLimitPerMinute, "rate-limit", 0, "the tenant's requests per minute before 429 (0: none)")
+	fs.IntVar(&opts.RegistryPageMax, "registry-page-max", 0, "registry IDs served per query page at most (0: 500)")
+	background := fs.Int("background", 0, "requests per minute another integration of the tenant spends (with --rate-limit)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, *n, strings.Split(*regions, ","), opts), stderr)
+	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, *n, strings.Split(*regions, ","), opts, *background), stderr)
 }

@@ -1,7 +1,9 @@
 // Command lambda is the ecr-onboard AWS Lambda function (built as
 // "bootstrap" for provided.al2023; see `make lambda`). It only wires things:
 // the configuration and the Falcon API credentials are loaded once per cold
-// start, before lambda.Start; internal/trigger handles the invocations.
+// start, before lambda.Start (the secret is read again when Falcon refuses
+// it or it is over an hour old: internal/falcon's keyring); internal/trigger
+// handles the invocations.
 //
 // A cold start that fails (invalid configuration, unreadable secret) does
 // not crash the sandbox: the error is kept and every invocation fails with
@@ -32,7 +34,7 @@ import (
 const initTimeout = 8 * time.Second
 
 func main() {
-	lambda.Start(newHandler().Handle)
+	lambda.Start(newHandler()) // trigger.Handler.Invoke: raw payloads, classified errors
 }
 
 func newHandler() *trigger.Handler {

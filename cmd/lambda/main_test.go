@@ -1,265 +1,309 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/rietest"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
 )
 
-// runtimeAPI is a stand-in for the Lambda Runtime API
-// (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html).
-type runtimeAPI struct {
-	*httptest.Server
-	events    chan invocation
-	results   chan result
-	cfn       chan cfn.Response
-	firstPoll chan time.Time
-	once      sync.Once
-}
+const (
+	stackID   = "arn:aws:cloudformation:us-east-1:123456789012:stack/ecr-onboard-e2e/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f"
+	logicalID = "InitialReconcile"
+	scheduled = `{"version":"0","id":"e2e","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",` +
+		`"time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":[],"detail":{}}`
+)
 
-type invocation struct {
-	id      string
-	payload string
-}
+// Demo accounts in scope (555555555555, whose role does not trust the
+// registry-assessment principal, is excluded: every run would try it again).
+const (
+	demoCreated   = 7 // 10 desired, 3 already onboarded
+	demoUnchanged = 3
+	demoSkipped   = 3 // confused deputy, no external ID, no region
+)
 
-type result struct {
-	id   string
-	ok   bool // response (true) or error (false)
-	body []byte
-}
+// The real bootstrap as Lambda runs it: under AWS's Runtime Interface
+// Emulator, configured only through its environment, its AWS calls answered
+// by moto, the Falcon API the simulator over TLS.
+func TestBootstrapUnderEmulator(t *testing.T) {
+	d := deploy(t, nil, "LOG_LEVEL=debug", "EXCLUDE_ACCOUNT_IDS=555555555555")
+	secrets := secretsOf(t)
+	fn := d.start(t, 2*time.Minute)
+	sim := d.sim
+	var answers []string // every answer's body, for the secrets check
 
-const runtimePrefix = "/2018-06-01/runtime/"
-
-func newRuntimeAPI(t testing.TB) *runtimeAPI {
-	rt := &runtimeAPI{
-		events:    make(chan invocation),
-		results:   make(chan result, 10),
-		cfn:       make(chan cfn.Response, 10),
-		firstPoll: make(chan time.Time, 1),
-	}
-	rt.Server = httptest.NewServer(http.HandlerFunc(rt.serve))
-	t.Cleanup(rt.Close)
-	return rt
-}
-
-func (rt *runtimeAPI) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	path := strings.TrimPrefix(r.URL.Path, runtimePrefix)
-	switch {
-	case r.Method == http.MethodGet && path == "invocation/next":
-		rt.once.Do(func() { rt.firstPoll <- time.Now() })
-		select {
-		case inv := <-rt.events:
-			h := w.Header()
-			h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(time.Now().Add(60*time.Second).UnixMilli(), 10))
-			h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:ecr-onboard-e2e")
-			h.Set("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
-			_, _ = io.WriteString(w, inv.payload)
-		case <-r.Context().Done():
-		}
-	case r.Method == http.MethodPost && strings.HasPrefix(path, "invocation/"):
-		parts := strings.Split(path, "/") // invocation/{id}/response|error
-		if len(parts) != 3 {
-			http.NotFound(w, r)
-			return
-		}
-		rt.results <- result{id: parts[1], ok: parts[2] == "response", body: body}
-		w.WriteHeader(http.StatusAccepted)
-	case r.Method == http.MethodPost && path == "init/error":
-		rt.results <- result{id: "init", body: body}
-		w.WriteHeader(http.StatusAccepted)
-	case r.Method == http.MethodPost && r.URL.Path == "/" && strings.Contains(string(body), "Action=GetCallerIdentity"):
-		// STS stand-in (AWS_ENDPOINT_URL): the function's identity.
-		w.Header().Set("Content-Type", "text/xml")
-		_, _ = io.WriteString(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>`+
-			`<Arn>arn:aws:sts::123456789012:assumed-role/ecr-onboard-e2e/ecr-onboard-e2e</Arn><UserId>AROAEXAMPLE:ecr-onboard-e2e</UserId>`+
-			`<Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
-	case r.Method == http.MethodPut && r.URL.Path == "/cfn-response":
-		var resp cfn.Response
-		_ = json.Unmarshal(body, &resp)
-		rt.cfn <- resp
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// invoke sends one event to the function and waits for its outcome.
-func (rt *runtimeAPI) invoke(t *testing.T, id, payload string) result {
-	t.Helper()
-	select {
-	case rt.events <- invocation{id: id, payload: payload}:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: the function did not poll for the next invocation", id)
-	}
-	select {
-	case r := <-rt.results:
-		require.Equal(t, id, r.id, "outcome of another invocation: %s", r.body)
+	invoke := func(id, payload string) rietest.Result {
+		t.Helper()
+		r := fn.Invoke(t, id, []byte(payload))
+		require.Equal(t, 200, r.Status, "%s: %s", id, r.Body)
+		answers = append(answers, string(r.Body))
 		return r
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: no outcome", id)
-		return result{}
 	}
-}
-
-// The real bootstrap binary against the Runtime API stand-in and the
-// simulator served over HTTPS, configured only through the environment.
-func TestBootstrapEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "bootstrap")
-	build := exec.Command(goTool(), "build", "-tags", "lambda.norpc", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
-	falconsim.DemoFixtures(sim)
-	certFile := filepath.Join(dir, "falcon-sim.pem")
-	simURL, err := falconsim.ListenAndServeTLS(ctx, "127.0.0.1:0", sim, certFile)
-	require.NoError(t, err)
-
-	rt := newRuntimeAPI(t)
-	var stdout, stderr syncBuffer
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"AWS_LAMBDA_RUNTIME_API=" + strings.TrimPrefix(rt.URL, "http://"),
-		"AWS_LAMBDA_FUNCTION_NAME=ecr-onboard-e2e",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"FALCON_BASE_URL=" + simURL,
-		"FALCON_CLIENT_ID=" + demo.ClientID,
-		"FALCON_CLIENT_SECRET=" + demo.ClientSecret,
-		"SSL_CERT_FILE=" + certFile,
-		// AWS side (sts:GetCallerIdentity at cold start) against the stand-in.
-		"AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
-		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ENDPOINT_URL=" + rt.URL, // awsapi.EnvConfig: one endpoint for every AWS service
+	report := func(r rietest.Result) onboard.Report {
+		t.Helper()
+		require.False(t, r.Failed(), "function error %s: %s", r.ErrorType, r.ErrorMessage)
+		var rep onboard.Report
+		require.NoError(t, json.Unmarshal(r.Body, &rep), "%s", r.Body)
+		require.NotEmpty(t, rep.RunID, "not a report: %s", r.Body)
+		return rep
 	}
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	started := time.Now()
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("function stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-	})
-
-	select {
-	case at := <-rt.firstPoll:
-		t.Logf("init time (process start to first /next poll): %v", at.Sub(started))
-	case <-time.After(10 * time.Second):
-		t.Fatal("the function never polled /invocation/next")
+	refusedIDs := map[string]string{} // request ID -> errorType
+	refused := func(id, payload, wantType, wantText string) rietest.Result {
+		t.Helper()
+		before := sim.Stats().Requests
+		r := invoke(id, payload)
+		require.True(t, r.Failed(), "%s answered: %s", id, r.Body)
+		assert.Equal(t, wantType, r.ErrorType, "%s: %s", id, r.ErrorMessage)
+		assert.Contains(t, r.ErrorMessage, wantText, id)
+		assert.Equal(t, before, sim.Stats().Requests, "%s: no Falcon API call at all", id)
+		refusedIDs[id] = wantType
+		return r
 	}
-	assert.Zero(t, sim.Stats().Requests, "the cold start calls no Falcon API (base URL given, token on first use)")
 
-	// A scheduled event registers the registries.
-	r := rt.invoke(t, "req-schedule", `{"version":"0","id":"e2e","detail-type":"Scheduled Event","source":"aws.events",`+
-		`"account":"123456789012","time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":[],"detail":{}}`)
-	require.True(t, r.ok, "error: %s", r.body)
-	var rep onboard.Report
-	require.NoError(t, json.Unmarshal(r.body, &rep), string(r.body))
+	// 1. Garbage: an error naming the class, and no API call. The first of
+	// these is the cold start: it calls no Falcon API either (the base URL
+	// is given; the token is fetched on first use).
+	r := refused("garbage-text", `not json at all`, "UnsupportedEvent", "not JSON")
+	t.Logf("cold start: %v from the emulator's start to the first answer", r.At.Sub(fn.Started))
+	refused("garbage-object", `{"hello":"world"}`, "UnsupportedEvent", `unknown field "hello"`)
+	refused("garbage-s3", `{"Records":[{"eventSource":"aws:s3","s3":{"bucket":{"name":"b"}}}]}`, "UnsupportedEvent", "S3 records")
+	refused("external-id", `{"dry_run":true,"external_id":"abc"}`, "InvalidRequest", `"external_id" is refused`)
+	require.Zero(t, sim.Stats().Requests)
+
+	// 2. A manual dry run plans and writes nothing.
+	rep := report(invoke("manual-dry-run", `{"dry_run":true}`))
+	assert.Equal(t, onboard.TriggerManual, rep.Trigger)
+	assert.True(t, rep.DryRun)
+	assert.Len(t, rep.Registries.Created, demoCreated, "what would be created")
+	assert.Len(t, rep.Accounts.Skipped, demoSkipped)
+	assert.Equal(t, mototest.AccountID, rep.HomeAccount, "the cold start asked STS (moto) for the function's account")
+	assert.Equal(t, "aws", rep.Partition)
+	assert.Zero(t, sim.Stats().Writes())
+	assert.Len(t, sim.Registries(), demoUnchanged)
+
+	// 3. The scheduled event onboards; the second time there is nothing to write.
+	rep = report(invoke("schedule-1", scheduled))
 	assert.Equal(t, onboard.TriggerSchedule, rep.Trigger)
-	assert.Len(t, rep.Registries.Created, 7)
-	assert.Contains(t, string(r.body), `"home_account":"123456789012"`, "cold start looked up the function's account")
-	assert.Len(t, sim.Registries(), 10)
+	assert.True(t, rep.Complete)
+	assert.Len(t, rep.Registries.Created, demoCreated)
+	assert.Empty(t, rep.Registries.Failed)
+	assert.Len(t, sim.Registries(), demoCreated+demoUnchanged)
+	assert.Equal(t, demoCreated, sim.Stats().Writes())
 	writes := sim.Stats().Writes()
 
-	// Garbage returns an error and writes nothing.
-	for i, garbage := range []string{`{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`, `not json at all`} {
-		r = rt.invoke(t, fmt.Sprintf("req-garbage-%d", i), garbage)
-		assert.False(t, r.ok, "garbage answered: %s", r.body)
-		var e struct {
-			ErrorMessage string `json:"errorMessage"`
-		}
-		require.NoError(t, json.Unmarshal(r.body, &e), string(r.body))
-		assert.NotEmpty(t, e.ErrorMessage)
-		if i == 0 {
-			assert.Contains(t, e.ErrorMessage, "unsupported event")
-		}
-	}
+	rep = report(invoke("schedule-2", scheduled))
+	assert.Empty(t, rep.Registries.Created)
+	assert.Equal(t, demoCreated+demoUnchanged, rep.Registries.Unchanged)
+	assert.Equal(t, writes, sim.Stats().Writes(), "the second scheduled run writes nothing")
+
+	// 4. CloudFormation Create and Delete: exactly one response each, under
+	// 4 KB, for the right request, with one stable physical ID.
+	physicalID := trigger.PhysicalResourceID(stackID, logicalID)
+	create := cfnEvent(t, d.cfn.URL, cfn.RequestCreate, "cfn-create-1", "")
+	rep = report(invoke("cfn-create", create))
+	assert.Equal(t, onboard.TriggerCloudFormation, rep.Trigger)
+	put := onlyNewPut(t, d.cfn, 0)
+	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Equal(t, "cfn-create-1", put.RequestID)
+	assert.Equal(t, "0", put.Data["Created"], "everything was onboarded already")
+	assert.Equal(t, physicalID, put.PhysicalResourceID)
+
+	del := cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-1", put.PhysicalResourceID)
+	report(invoke("cfn-delete", del))
+	put = onlyNewPut(t, d.cfn, 1)
+	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Equal(t, "cfn-delete-1", put.RequestID)
+	assert.Equal(t, physicalID, put.PhysicalResourceID, "Delete answers with the resource's stable ID")
+	assert.Contains(t, put.Reason, "DISCONNECT_ON_DELETE is false")
+	assert.Equal(t, writes, sim.Stats().Writes())
+	assert.Len(t, sim.Registries(), demoCreated+demoUnchanged, "registries stay in Falcon")
+
+	// 5. SQS: a message from another queue is refused; one from the
+	// function's own continuation queue continues a run.
+	refused("sqs-foreign", sqsEvent(t, "arn:aws:sqs:us-east-1:111111111111:someone-elses-queue", `{"run_id":"x","depth":1}`),
+		"UnsupportedEvent", "only this function's continuation queue is accepted")
+	rep = report(invoke("sqs-own", sqsEvent(t, queueARN, `{"run_id":"e2e-chain","depth":1}`)))
+	assert.Equal(t, onboard.TriggerContinuation, rep.Trigger)
+	assert.Equal(t, "e2e-chain", rep.Continues)
 	assert.Equal(t, writes, sim.Stats().Writes())
 
-	// A CloudFormation Create is answered at its ResponseURL.
-	ev, _ := json.Marshal(map[string]any{
-		"RequestType": "Create", "ResponseURL": rt.URL + "/cfn-response", "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/e2e/1",
-		"RequestId": "cfn-1", "LogicalResourceId": "InitialReconcile", "ResourceType": "Custom::EcrOnboardReconcile",
-		"ResourceProperties": map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:ecr-onboard-e2e"},
-	})
-	r = rt.invoke(t, "req-cfn", string(ev))
-	require.True(t, r.ok, "error: %s", r.body)
-	select {
-	case resp := <-rt.cfn:
-		assert.Equal(t, cfn.StatusSuccess, resp.Status, resp.Reason)
-		assert.Equal(t, "0", resp.Data["Created"])
-	case <-time.After(5 * time.Second):
-		t.Fatal("no CloudFormation response")
-	}
+	// 6. Fatal runs name their class.
+	sim.InjectFault(falconsim.Fault{Method: "GET", Path: "/container-security/queries/registries/v1", Status: 500, Times: 10})
+	r = invoke("listing-fails", scheduled)
+	assert.Equal(t, "ListingFailed", r.ErrorType, r.ErrorMessage)
+	sim.ClearFaults()
+	sim.InjectFault(falconsim.Fault{Method: "GET", Path: "/cloud-security-registration-aws/queries/account/v1", Status: 403})
+	r = invoke("access-denied", scheduled)
+	assert.Equal(t, "AccessDenied", r.ErrorType, r.ErrorMessage)
+	assert.Contains(t, r.ErrorMessage, "Falcon Container Image")
+	assert.Equal(t, writes, sim.Stats().Writes())
 
-	// Logs and metrics: JSON lines on stdout, one EMF record per run.
-	var emf, logs int
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), "not a JSON line: %s", line)
-		if _, ok := m["_aws"]; ok {
+	// The output: JSON lines with run_id (and the request ID) for every
+	// invocation, one EMF line per run, one "invocation refused" line per
+	// refusal, and not one secret.
+	out := fn.Stop()
+	logs := checkOutput(t, out)
+	var emf int
+	refusals := map[string]int{}
+	for _, l := range logs {
+		if _, ok := l["_aws"]; ok {
 			emf++
-			assert.Equal(t, "ecr-onboard-e2e", m["FunctionName"])
+			assert.Equal(t, functionName, l["FunctionName"])
 			continue
 		}
-		logs++
-		assert.NotEmpty(t, m["run_id"], "log line without run_id: %s", line)
-	}
-	assert.Equal(t, 2, emf, "schedule and CloudFormation runs")
-	assert.Positive(t, logs)
-	assert.NotContains(t, stdout.String()+stderr.String(), demo.ClientSecret)
-}
-
-func goTool() string {
-	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
+		if l["msg"] == "invocation refused" {
+			id, _ := l["aws_request_id"].(string)
+			refusals[id]++
+			assert.Equal(t, refusedIDs[id], l["error_type"], "%v", l)
+			assert.NotEmpty(t, l["reason"], "%v", l)
 		}
 	}
-	return "go"
+	assert.Equal(t, 7, emf, "one per run: dry run, 2 schedules, CloudFormation Create, continuation, 2 fatal runs")
+	for id := range refusedIDs {
+		assert.Equal(t, 1, refusals[id], "one refusal line for %s", id)
+	}
+	for _, s := range secrets {
+		for _, where := range []string{out.Stdout, out.Stderr, strings.Join(answers, "\n")} {
+			assert.NotContains(t, where, s, "a secret in the function's output")
+		}
+		for _, p := range d.cfn.received() {
+			assert.NotContains(t, p.Body, s, "a secret in a CloudFormation response")
+		}
+	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// A cold start with an invalid configuration does not crash-loop: every
+// invocation fails as InvalidConfiguration naming the variable, and a stack
+// Delete is still answered so the stack can go away.
+func TestBootstrapInvalidConfigurationUnderEmulator(t *testing.T) {
+	d := deploy(t, nil, "FALCON_CLOUD=mars-1")
+	fn := d.start(t, time.Minute)
+	for i := range 2 {
+		r := fn.Invoke(t, fmt.Sprintf("manual-%d", i), []byte(`{}`))
+		assert.Equal(t, "InvalidConfiguration", r.ErrorType, r.ErrorMessage)
+		assert.Contains(t, r.ErrorMessage, "FALCON_CLOUD")
+	}
+	r := fn.Invoke(t, "cfn-delete", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-1", trigger.PhysicalResourceID(stackID, logicalID))))
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	put := onlyNewPut(t, d.cfn, 0)
+	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Zero(t, d.sim.Stats().Requests)
+	checkOutput(t, fn.Stop())
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// aws-lambda-go's own line for a function error (log.Printf to stderr).
+var runtimeErrorLine = regexp.MustCompile(`^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \{"errorMessage":`)
+
+// checkOutput checks that every line the function printed is a JSON log
+// line or EMF record (or aws-lambda-go's error line), that every log line
+// of an invocation carries its run_id, and that the cold start logged no
+// warning; it returns the JSON lines.
+func checkOutput(t *testing.T, out rietest.Output) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range out.FunctionLines() {
+		if runtimeErrorLine.MatchString(line) {
+			continue
+		}
+		var m map[string]any
+		if !assert.NoError(t, json.Unmarshal([]byte(line), &m), "not a JSON line: %s", line) {
+			continue
+		}
+		lines = append(lines, m)
+		if _, emf := m["_aws"]; emf {
+			assert.NotEmpty(t, m["run_id"], "EMF record without run_id: %s", line)
+			continue
+		}
+		if _, ok := m["aws_request_id"]; ok {
+			assert.NotEmpty(t, m["run_id"], "log line without run_id: %s", line)
+		} else if m["level"] != "DEBUG" && m["level"] != "INFO" {
+			// Outside an invocation: the cold start, which logs problems only.
+			assert.Contains(t, m["msg"], "cold start failed", "cold-start line: %s", line)
+		}
+	}
+	return lines
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// onlyNewPut returns the one response PUT received after the first `before`,
+// failing unless there is exactly one, of the right stack and resource, under 4 KB.
+func onlyNewPut(t *testing.T, c *cfnReceiver, before int) cfnPut {
+	t.Helper()
+	puts := c.received()
+	if len(puts) != before+1 {
+		var got []string
+		for _, p := range puts {
+			got = append(got, p.Method+" "+p.RequestID+" "+string(p.Status))
+		}
+		t.Fatalf("%d CloudFormation responses for %d requests, want exactly one each: %v", len(puts), before+1, got)
+	}
+	p := puts[before]
+	assert.Equal(t, "PUT", p.Method)
+	assert.Less(t, p.Size, 4096, "CloudFormation refuses responses of 4 KB and more")
+	assert.Equal(t, stackID, p.StackID)
+	assert.Equal(t, logicalID, p.LogicalResourceID)
+	return p
+}
+
+func cfnEvent(t *testing.T, receiverURL string, requestType cfn.RequestType, requestID, physicalID string) string {
+	t.Helper()
+	ev := map[string]any{
+		"RequestType": requestType, "ResponseURL": receiverURL + "/cfn-response?X-Amz-Signature=e2e",
+		"StackId": stackID, "RequestId": requestID, "LogicalResourceId": logicalID, "ResourceType": "Custom::EcrOnboardReconcile",
+		"ServiceToken":       "arn:aws:lambda:us-east-1:123456789012:function:" + functionName,
+		"ResourceProperties": map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:" + functionName},
+	}
+	if physicalID != "" {
+		ev["PhysicalResourceId"] = physicalID
+	}
+	b, err := json.Marshal(ev)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func sqsEvent(t *testing.T, sourceARN, body string) string {
+	t.Helper()
+	b, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId: "e2e-1", Body: body, EventSource: "aws:sqs", EventSourceARN: sourceARN, AWSRegion: "us-east-1",
+	}}})
+	require.NoError(t, err)
+	return string(b)
+}
+
+// secretsOf is what must never appear in the function's output: the Falcon
+// API client secret, the AWS secret key, and the external ID of every demo
+// account, as CSPM serves them (read through the real adapter from a
+// simulator of its own).
+func secretsOf(t *testing.T) []string {
+	t.Helper()
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	falconsim.DemoFixtures(sim)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	rn, err := demo.NewRunner(context.Background(), srv.URL, srv.Client(), nil)
+	require.NoError(t, err)
+	accounts, err := rn.Falcon.Accounts(context.Background())
+	require.NoError(t, err)
+	secrets := []string{demo.ClientSecret, mototest.SecretAccessKey}
+	for _, a := range accounts {
+		if a.ExternalID != "" {
+			secrets = append(secrets, a.ExternalID)
+		}
+	}
+	require.Len(t, secrets, 2+7, "every demo account but one has an external ID")
+	return secrets
 }

@@ -39,6 +39,8 @@ type Deps struct {
 	SecretsManager credentials.SecretsManager
 	STS            awsapi.STS
 	SNS            awsapi.SNS
+	// Clock says how old the Falcon API secret is (nil: time.Now).
+	Clock func() time.Time
 }
 
 // awsConfig loads the AWS configuration once, on first need.
@@ -56,8 +58,10 @@ func (d *Deps) awsConfig(ctx context.Context) (aws.Config, error) {
 	return *d.AWS, nil
 }
 
-// NewRunner builds a Runner for cfg. It fetches the Falcon credentials (once:
-// call it once per process) and resolves the Falcon cloud.
+// NewRunner builds a Runner for cfg. It reads the Falcon credentials and
+// resolves the Falcon cloud (call it once per process); a secret from
+// Secrets Manager is read again when Falcon refuses it, and at the start of
+// a run when it is older than credentials.MaxAge.
 func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runner, error) {
 	fc, err := newFalcon(ctx, cfg, &deps)
 	if err != nil {
@@ -67,13 +71,14 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		Falcon:         fc,
 		Scope:          cfg.Scope(),
 		Owner:          onboard.Owner(cfg.AliasPrefix),
-		Calls:          fc.APICalls,
+		Meter:          fc,
 		DryRun:         cfg.DryRun,
 		MaxConcurrency: cfg.MaxConcurrency,
 		WriteMargin:    10 * time.Second,
 		Prune:          cfg.Prune,
 		RegionSource:   cfg.RegionSource,
 		Logger:         deps.Logger,
+		StartRun:       fc.StartRun,
 	}
 	if cfg.VerifyTrust || deps.LookupIdentity {
 		if deps.STS == nil {
@@ -122,18 +127,18 @@ func newFalcon(ctx context.Context, cfg config.Config, deps *Deps) (*falcon.Clie
 		}
 		deps.SecretsManager = secretsmanager.NewFromConfig(awsCfg)
 	}
-	creds, err := credentials.Load(ctx, cfg, deps.SecretsManager)
+	creds, err := credentials.NewSource(ctx, cfg, deps.SecretsManager, deps.Clock)
 	if err != nil {
 		return nil, err
 	}
 	return falcon.New(ctx, falcon.Config{
-		ClientID:     creds.ClientID,
-		ClientSecret: creds.ClientSecret.Reveal(),
-		MemberCID:    cfg.MemberCID,
-		Cloud:        cfg.Cloud,
-		BaseURL:      cfg.BaseURL,
-		HTTPClient:   deps.HTTPClient,
-		Concurrency:  cfg.MaxConcurrency,
+		Credentials: creds,
+		MemberCID:   cfg.MemberCID,
+		Cloud:       cfg.Cloud,
+		BaseURL:     cfg.BaseURL,
+		HTTPClient:  deps.HTTPClient,
+		Concurrency: cfg.MaxConcurrency,
+		RateShare:   cfg.RateShare,
 	})
 }
 

@@ -32,6 +32,7 @@ type Config struct {
 	DryRun             bool
 	AliasPrefix        string
 	MaxConcurrency     int
+	RateShare          float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
 	DisconnectOnDelete bool
 	VerifyTrust        bool
 	Prune              bool
@@ -146,6 +147,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.MaxConcurrency, e = concurrency(env("MAX_CONCURRENCY"))
 	check(e)
+	c.RateShare, e = rateShare(env("RATE_SHARE"))
+	check(e)
 	c.LogLevel, e = logLevel(env("LOG_LEVEL"))
 	check(e)
 	return c, errors.Join(errs...)
@@ -216,6 +219,21 @@ func concurrency(s string) (int, error) {
 		return 0, &Error{"MAX_CONCURRENCY", fmt.Sprintf("%q is not a whole number from 1 to %d", s, MaxConcurrencyLimit)}
 	}
 	return n, nil
+}
+
+// DefaultRateShare leaves half of the tenant's API rate limit to the
+// customer's other integrations.
+const DefaultRateShare = 0.5
+
+func rateShare(s string) (float64, error) {
+	if s == "" {
+		return DefaultRateShare, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		return 0, &Error{"RATE_SHARE", fmt.Sprintf("%q is not a number above 0 and at most 1 (0.5: half of the tenant's API rate limit)", s)}
+	}
+	return f, nil
 }
 
 func logLevel(s string) (slog.Level, error) {

@@ -1,6 +1,7 @@
 // Package credentials finds the Falcon API client credentials: in AWS
 // Secrets Manager (the Lambda) or in the environment (the local CLI). They
-// are fetched once per process and never logged.
+// are read at startup, read again when Falcon refuses them or when they are
+// older than MaxAge (Source), and never logged.
 package credentials
 
 import (
@@ -35,11 +36,20 @@ func Load(ctx context.Context, cfg config.Config, sm SecretsManager) (Falcon, er
 		}
 		return Falcon{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}, nil
 	}
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.SecretARN)})
+	return read(ctx, cfg.SecretARN, sm)
+}
+
+// read gets the AWSCURRENT version of the secret arn: during a rotation the
+// AWSPENDING version may hold a secret Falcon does not know yet.
+func read(ctx context.Context, arn string, sm SecretsManager) (Falcon, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId:     aws.String(arn),
+		VersionStage: aws.String("AWSCURRENT"),
+	})
 	if err != nil {
-		return Falcon{}, fmt.Errorf("reading FALCON_SECRET_ARN %s: %w (the function needs secretsmanager:GetSecretValue on it)", cfg.SecretARN, err)
+		return Falcon{}, fmt.Errorf("reading FALCON_SECRET_ARN %s: %w (the function needs secretsmanager:GetSecretValue on it)", arn, err)
 	}
-	return parse(cfg.SecretARN, aws.ToString(out.SecretString))
+	return parse(arn, aws.ToString(out.SecretString))
 }
 
 // parse reads {"client_id","client_secret"} or {"FalconClientId","FalconSecret"}.

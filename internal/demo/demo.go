@@ -115,8 +115,10 @@ func NewRunner(ctx context.Context, baseURL string, hc *http.Client, extraEnv ma
 
 // Serve runs the simulator over HTTPS on addr with the demo accounts (or n
 // generated accounts over regions), writing its certificate to certFile, and
-// prints the environment a client needs. It returns when ctx ends.
-func Serve(ctx context.Context, w io.Writer, addr, certFile string, n int, regions []string, opts falconsim.Options) error {
+// prints the environment a client needs. Another integration of the tenant
+// spends background requests a minute of its rate limit. It returns when
+// ctx ends.
+func Serve(ctx context.Context, w io.Writer, addr, certFile string, n int, regions []string, opts falconsim.Options, background int) error {
 	opts.ClientID, opts.ClientSecret = ClientID, ClientSecret
 	sim := falconsim.New(opts)
 	if n > 0 {
@@ -128,6 +130,7 @@ func Serve(ctx context.Context, w io.Writer, addr, certFile string, n int, regio
 	if err != nil {
 		return err
 	}
+	sim.Background(ctx, background)
 	fmt.Fprintf(w, "Falcon API simulator listening on %s. In another shell:\n\n"+
 		"  export FALCON_BASE_URL=%s FALCON_CLIENT_ID=%s FALCON_CLIENT_SECRET=%s SSL_CERT_FILE=%s\n"+
 		"  ecr-onboard --json\n\nCtrl-C stops it.\n", url, url, ClientID, ClientSecret, certFile)

@@ -175,7 +175,7 @@ func TestParametersAndConsoleForm(t *testing.T) {
 	want := []string{
 		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
 		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
-		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune",
+		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune", "RateShare",
 		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "VerifyTrust",
 	}
 	var got []string
@@ -235,6 +235,13 @@ func TestParameterPatterns(t *testing.T) {
 		{"AliasPrefix", "", true}, // the stack's name
 		{"AliasPrefix", "team-a", true},
 		{"AliasPrefix", "-team", false},
+		{"RateShare", "0.5", true},
+		{"RateShare", "1", true},
+		{"RateShare", ".25", true},
+		{"RateShare", "0", false},
+		{"RateShare", "0.0", false},
+		{"RateShare", "1.5", false},
+		{"RateShare", "half", false},
 		{"ScheduleExpression", "cron(0 3 * * ? *)", true},
 		{"ScheduleExpression", "every day", false},
 		{"NotificationEmail", "ops@example.com", true},

@@ -3,7 +3,6 @@ package falcon
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	cspm "github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -36,7 +35,7 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 		p.Limit, p.Offset = ptr(int64(accountsPageMax)), &offset
 		ok, multi, err := c.cspm.CloudRegistrationAwsQueryAccounts(p)
 		if err != nil {
-			return page{}, readError("listing CSPM accounts", accountsQuery, err)
+			return page{}, readError(accountsQuery, err)
 		}
 		var payload *models.RestAWSAccountQueryResponseExtV1
 		if ok != nil {
@@ -52,31 +51,14 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := inBatches(ctx, ids, batchSize, c.concurrency, c.accountBatch)
+	accounts, missing, err := entities(ctx, c, ids, c.accountBatch, func(a onboard.Account) string { return a.ID })
 	if err != nil {
 		return nil, err
 	}
-	missing := missingAccounts(ids, accounts)
-	if len(missing) == 0 {
-		return accounts, nil
-	}
-	again, err := inBatches(ctx, missing, batchSize, c.concurrency, c.accountBatch)
-	if err != nil {
-		return nil, err
-	}
-	accounts = append(accounts, again...)
-	for _, id := range missingAccounts(missing, again) {
+	for _, id := range missing {
 		accounts = append(accounts, onboard.Account{ID: id, RecordMissing: true})
 	}
 	return accounts, nil
-}
-
-func missingAccounts(ids []string, got []onboard.Account) []string {
-	have := make(map[string]bool, len(got))
-	for _, a := range got {
-		have[a.ID] = true
-	}
-	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return have[id] })
 }
 
 // accountBatch reads the records of ids; a 207 answer is used for what it
@@ -86,7 +68,7 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 	p.Ids = ids
 	ok, multi, err := c.cspm.CloudRegistrationAwsGetAccounts(p)
 	if err != nil {
-		return nil, readError("reading CSPM accounts", accountsEntities, err)
+		return nil, readError(accountsEntities, err)
 	}
 	var payload *models.RestAWSAccountCreateResponseExtV1
 	if ok != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,6 +22,9 @@ import (
 
 // Config says how to reach and authenticate to the Falcon API.
 type Config struct {
+	// Credentials, when set, supply the client ID and secret (and read
+	// them again when Falcon refuses them); else ClientID and ClientSecret.
+	Credentials  Credentials
 	ClientID     string
 	ClientSecret string
 	MemberCID    string // child CID for MSSP parent credentials
@@ -30,6 +34,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Concurrency bounds parallel page and batch reads.
 	Concurrency int
+	// RateShare is the share of the tenant's API rate limit the client may
+	// use (0 < share <= 1; see pacer); 0 means 1.
+	RateShare float64
 }
 
 // Client implements onboard.Falcon.
@@ -38,6 +45,7 @@ type Client struct {
 	registries  falcon_container_image.ClientService
 	assets      cloud_security_assets.ClientService // REGION_SOURCE=ecr-inventory only
 	transport   *transport
+	keys        *keyring
 	concurrency int
 	host        string
 	// govFalcon: the tenant is in a Falcon GovCloud (us-gov-1, us-gov-2).
@@ -50,14 +58,19 @@ type Client struct {
 // returns a client whose token is fetched on first use and refreshed before
 // it expires.
 func New(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+	creds := cfg.Credentials
+	if creds == nil {
+		creds = static{cfg.ClientID, cfg.ClientSecret}
+	}
+	if cfg.ClientID, cfg.ClientSecret = creds.Current(); cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("falcon: client ID and client secret are required")
 	}
+	keys := newKeyring(creds)
 	base := cfg.HTTPClient
 	if base == nil {
 		base = http.DefaultClient
 	}
-	t := newTransport(base.Transport)
+	t := newTransport(base.Transport, cfg.RateShare)
 	plain := &http.Client{Transport: t, Timeout: 2 * time.Minute}
 
 	host := ""
@@ -74,20 +87,21 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 
-	cc := clientcredentials.Config{
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		TokenURL:     "https://" + host + "/oauth2/token",
-		AuthStyle:    oauth2.AuthStyleInParams,
-	}
-	if cfg.MemberCID != "" {
-		cc.EndpointParams = url.Values{"member_cid": {cfg.MemberCID}}
+	newSource := func(clientID, clientSecret string) oauth2.TokenSource {
+		cc := clientcredentials.Config{
+			ClientID:     clientID,
+			ClientSecret: clientSecret,
+			TokenURL:     "https://" + host + "/oauth2/token",
+			AuthStyle:    oauth2.AuthStyleInParams,
+		}
+		if cfg.MemberCID != "" {
+			cc.EndpointParams = url.Values{"member_cid": {cfg.MemberCID}}
+		}
+		return cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, plain))
 	}
 	authed := &http.Client{
-		Transport: &tokenTransport{next: t, newSource: func() oauth2.TokenSource {
-			return cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, plain))
-		}},
-		Timeout: 2 * time.Minute,
+		Transport: &tokenTransport{next: t, keys: keys, newSource: newSource},
+		Timeout:   2 * time.Minute,
 	}
 	rt := httptransport.NewWithClient(host, "/", []string{"https"}, authed)
 	return &Client{
@@ -95,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		registries:  falcon_container_image.New(rt, strfmt.Default),
 		assets:      cloud_security_assets.New(rt, strfmt.Default),
 		transport:   t,
+		keys:        keys,
 		concurrency: max(cfg.Concurrency, 1),
 		host:        host,
 		govFalcon:   isGovCloud(cfg.Cloud, host),
@@ -111,48 +126,95 @@ func (c *Client) APICalls() int64 { return c.transport.calls.Load() }
 // and retried, up to the retry limit).
 func (c *Client) RateLimited() int64 { return c.transport.rateLimited.Load() }
 
+// StartRun prepares the client for a run (onboard.Runner.StartRun): the
+// credential is read again when older than its bound, a refusal in this run
+// may read it again once, and those reads are logged to log.
+func (c *Client) StartRun(ctx context.Context, log *slog.Logger) { c.keys.startRun(ctx, log) }
+
 // tokenTransport adds the bearer token. The token source refreshes before
 // expiry; a 401 (token revoked or expired early) gets one fresh token and
-// one retry.
+// one retry. When Falcon refuses the credential itself (401/403 from the
+// token endpoint, or a 401 to a token just issued), the keyring reads it
+// again, and the request is retried once with a new one.
 type tokenTransport struct {
 	next      http.RoundTripper
-	newSource func() oauth2.TokenSource
+	keys      *keyring
+	newSource func(clientID, clientSecret string) oauth2.TokenSource
 	mu        sync.Mutex
 	source    oauth2.TokenSource
+	gen       uint64 // of the credential source was built with
 }
 
-func (t *tokenTransport) tokenSource(renew bool) oauth2.TokenSource {
+// tokenSource returns the token source of the newest credential and that
+// credential's generation; renew builds a new one (a fresh token).
+func (t *tokenTransport) tokenSource(renew bool) (oauth2.TokenSource, uint64) {
+	gen, id, secret := t.keys.current()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.source == nil || renew {
-		t.source = t.newSource()
+	if t.source == nil || gen > t.gen || (renew && gen == t.gen) {
+		t.source, t.gen = t.newSource(id, secret), gen
 	}
-	return t.source
+	return t.source, t.gen
 }
 
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := rewindable(req); err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		tok, err := tokenWithin(req.Context(), t.tokenSource(attempt > 0))
+	ctx := req.Context()
+	renew, renewed, rekeyed := false, false, false
+	for {
+		src, gen := t.tokenSource(renew)
+		tok, err := tokenWithin(ctx, src)
 		if err != nil {
-			if ctxErr := req.Context().Err(); ctxErr != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr
 			}
-			return nil, fmt.Errorf("%w: %w", errToken, scrub(err))
+			hint := ""
+			if refusal(err) {
+				var retry bool
+				if retry, hint = t.keys.refused(ctx, gen); retry && !rekeyed {
+					renew, renewed, rekeyed = false, true, true
+					continue
+				}
+			}
+			return nil, tokenError(err, hint)
 		}
-		try := req.Clone(req.Context())
+		try := req.Clone(ctx)
 		if req.GetBody != nil {
 			try.Body, _ = req.GetBody()
 		}
 		tok.SetAuthHeader(try)
 		resp, err := t.next.RoundTrip(try)
-		if err != nil || resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || rekeyed {
 			return resp, err
 		}
+		if !renewed {
+			resp.Body.Close()
+			renew, renewed = true, true
+			continue
+		}
+		// A 401 to a token just issued: the credential is refused.
+		retry, hint := t.keys.refused(ctx, gen)
+		if retry {
+			resp.Body.Close()
+			renew, rekeyed = false, true
+			continue
+		}
+		if hint == "" {
+			return resp, nil
+		}
 		resp.Body.Close()
+		return nil, fmt.Errorf("%w: the Falcon API answered 401 to a token just issued; %s", errToken, hint)
 	}
+}
+
+// tokenError is a failed token request, with the keyring's hint if any.
+func tokenError(err error, hint string) error {
+	if hint == "" {
+		return fmt.Errorf("%w: %w", errToken, scrub(err))
+	}
+	return fmt.Errorf("%w: %w; %s", errToken, scrub(err), hint)
 }
 
 // tokenWithin waits for a token no longer than ctx: the source outlives

@@ -5,7 +5,9 @@ package falcon_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +24,28 @@ func TestConcurrentRunsNeverDuplicate(t *testing.T) {
 	conflicts := 0
 	for round := range 5 {
 		accounts := falconsim.GenerateAccounts(15, regions)
-		// Latency makes the two runs' listings and creates overlap.
-		r := newRig(t, rigConfig{opts: falconsim.Options{Latency: 3 * time.Millisecond}, accounts: accounts})
+		// Creates wait until both runs have listed the registries, so both
+		// plan the same creates and race for every one of them, however the
+		// two goroutines happen to be scheduled.
+		listed := make(chan struct{})
+		var queries atomic.Int32
+		r := newRig(t, rigConfig{accounts: accounts, wrap: func(_ *falconsim.Sim, next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				switch {
+				case req.Method == http.MethodGet && req.URL.Path == registriesQ:
+					if queries.Add(1) == 2 {
+						close(listed)
+					}
+				case req.Method == http.MethodPost && req.URL.Path == registriesPath:
+					select {
+					case <-listed:
+					case <-req.Context().Done():
+					case <-time.After(30 * time.Second): // hang guard
+					}
+				}
+				next.ServeHTTP(w, req)
+			})
+		}})
 		a := accounts[0]
 		r.sim.AddRegistry(falconsim.Registry{URL: falconsim.ECRURL(a.ID, "us-east-1"), Alias: "manual", RoleARN: a.RoleARN, ExternalID: a.ExternalID})
 		other, err := demo.NewRunner(context.Background(), r.srv.URL, r.client, nil)
@@ -67,5 +89,5 @@ func TestConcurrentRunsNeverDuplicate(t *testing.T) {
 		assert.Empty(t, third.Registries.Created)
 	}
 	t.Logf("creates answered 409 (the other run was first) over 5 rounds: %d", conflicts)
-	assert.Positive(t, conflicts, "the runs must have overlapped for this test to mean anything")
+	assert.Positive(t, conflicts, "the runs must have raced for this test to mean anything")
 }

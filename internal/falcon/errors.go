@@ -77,17 +77,17 @@ func statusText(err error) string {
 
 // readError wraps a failed read (listing). Every read failure is fatal to the
 // run; 401/403 name the scopes needed.
-func readError(what, endpoint string, err error) error {
+func readError(endpoint string, err error) error {
 	var netErr *url.Error
 	switch code := statusOf(err); {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return fmt.Errorf("%s: %w (%s; %s)", what, onboard.ErrAccessDenied, statusText(err), onboard.ScopesHint)
+		return fmt.Errorf("%s: %w (%s; %s)", endpoint, onboard.ErrAccessDenied, statusText(err), onboard.ScopesHint)
 	case code == 0 && !errors.As(err, &netErr) && !errors.Is(err, errToken) &&
 		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 		// An answer arrived but could not be decoded.
-		return fmt.Errorf("%s: %w", what, malformed(endpoint, err.Error()))
+		return malformed(endpoint, err.Error())
 	default:
-		return errors.New(statusText(err))
+		return fmt.Errorf("%s: %s", endpoint, statusText(err))
 	}
 }
 

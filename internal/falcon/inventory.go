@@ -48,12 +48,12 @@ func (c *Client) ECRRegions(ctx context.Context) (onboard.RepositoryRegions, err
 	// A repository the query listed but the entity call did not return was
 	// deleted meanwhile, or the answer is short: asked once more, it must
 	// come back for the listing to be complete.
-	if missing := missingRepositories(ids, repos); len(missing) > 0 {
+	if missing := missingIDs(ids, repos, repositoryID); len(missing) > 0 {
 		again, err := inBatches(ctx, missing, assetsBatchSize, c.concurrency, c.repositoryBatch)
 		if err != nil {
 			return nil, err
 		}
-		if still := missingRepositories(missing, again); len(still) > 0 {
+		if still := missingIDs(missing, again, repositoryID); len(still) > 0 {
 			return nil, fmt.Errorf("incomplete listing from %s: %d of %d listed repositories not returned, twice (e.g. %s)",
 				assetsEntities, len(still), len(ids), still[0])
 		}
@@ -71,13 +71,7 @@ func (c *Client) ECRRegions(ctx context.Context) (onboard.RepositoryRegions, err
 // repository is what a run reads of an ECR repository in the inventory.
 type repository struct{ id, account, region string }
 
-func missingRepositories(ids []string, got []repository) []string {
-	have := make(map[string]bool, len(got))
-	for _, r := range got {
-		have[r.id] = true
-	}
-	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return have[id] })
-}
+func repositoryID(r repository) string { return r.id }
 
 func (c *Client) repositoryPage(ctx context.Context, after string) (cursorPage, error) {
 	p := csa.NewCloudSecurityAssetsQueriesParamsWithContext(ctx)
@@ -87,7 +81,7 @@ func (c *Client) repositoryPage(ctx context.Context, after string) (cursorPage, 
 	}
 	ok, err := c.assets.CloudSecurityAssetsQueries(p)
 	if err != nil {
-		return cursorPage{}, inventoryError("listing ECR repositories in the cloud asset inventory", assetsQuery, err)
+		return cursorPage{}, inventoryError(assetsQuery, err)
 	}
 	if ok.Payload == nil || ok.Payload.Resources == nil {
 		return cursorPage{}, malformed(assetsQuery, "no resources")
@@ -120,7 +114,7 @@ func (c *Client) repositoryBatch(ctx context.Context, ids []string) ([]repositor
 		}
 	}
 	if err != nil {
-		return nil, inventoryError("reading ECR repositories from the cloud asset inventory", assetsEntities, err)
+		return nil, inventoryError(assetsEntities, err)
 	}
 	if ok.Payload == nil || ok.Payload.Resources == nil {
 		return nil, malformed(assetsEntities, "no resources")
@@ -187,9 +181,9 @@ func accountAndRegionOnly(op *runtime.ClientOperation) {
 
 // inventoryError is readError, with the scope the inventory needs named on
 // a 401/403.
-func inventoryError(what, endpoint string, err error) error {
+func inventoryError(endpoint string, err error) error {
 	if code := statusOf(err); code == http.StatusUnauthorized || code == http.StatusForbidden {
-		return fmt.Errorf("%s: %w (%s; %s)", what, onboard.ErrAccessDenied, statusText(err), onboard.InventoryScopeHint)
+		return fmt.Errorf("%s: %w (%s; %s)", endpoint, onboard.ErrAccessDenied, statusText(err), onboard.InventoryScopeHint)
 	}
-	return readError(what, endpoint, err)
+	return readError(endpoint, err)
 }

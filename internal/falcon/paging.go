@@ -157,6 +157,33 @@ func dedupe(ids []string) []string {
 	})
 }
 
+// entities reads the entities of ids, batchSize a call, in parallel; the
+// ones the answers leave out (a 207, an entity deleted meanwhile) are asked
+// for once more. It returns what came back and the ids still missing.
+func entities[T any](ctx context.Context, c *Client, ids []string, get func(context.Context, []string) ([]T, error), id func(T) string) ([]T, []string, error) {
+	got, err := inBatches(ctx, ids, batchSize, c.concurrency, get)
+	if err != nil {
+		return nil, nil, err
+	}
+	missing := missingIDs(ids, got, id)
+	if len(missing) == 0 {
+		return got, nil, nil
+	}
+	again, err := inBatches(ctx, missing, batchSize, c.concurrency, get)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(got, again...), missingIDs(missing, again, id), nil
+}
+
+func missingIDs[T any](ids []string, got []T, id func(T) string) []string {
+	have := make(map[string]bool, len(got))
+	for _, x := range got {
+		have[id(x)] = true
+	}
+	return slices.DeleteFunc(slices.Clone(ids), func(i string) bool { return have[i] })
+}
+
 // inBatches calls get for consecutive batches of at most size IDs, in
 // parallel, and concatenates the results in order.
 func inBatches[T any](ctx context.Context, ids []string, size, concurrency int, get func(ctx context.Context, batch []string) ([]T, error)) ([]T, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
@@ -29,7 +28,7 @@ func (c *Client) Registries(ctx context.Context) ([]onboard.Registry, error) {
 		p.Limit, p.Offset = ptr(int64(registriesPageMax)), &offset
 		ok, err := c.registries.ReadRegistryEntities(p)
 		if err != nil {
-			return page{}, readError("listing registries", registriesQuery, err)
+			return page{}, readError(registriesQuery, err)
 		}
 		if ok.Payload == nil {
 			return page{}, malformed(registriesQuery, "empty body")
@@ -39,40 +38,25 @@ func (c *Client) Registries(ctx context.Context) ([]onboard.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs, err := inBatches(ctx, ids, batchSize, c.concurrency, c.registryBatch)
+	// A registry the query listed but the entity call did not return (twice)
+	// was deleted meanwhile, or the answers are short: either way the plan
+	// would not be sound.
+	regs, missing, err := entities(ctx, c, ids, c.registryBatch, func(r onboard.Registry) string { return r.ID })
 	if err != nil {
 		return nil, err
 	}
-	// A registry the query listed but the entity call did not return was
-	// deleted meanwhile, or the answer is short: asked once more, it must
-	// come back (or be gone from the listing too) for the plan to be sound.
-	if missing := missingIDs(ids, regs); len(missing) > 0 {
-		again, err := inBatches(ctx, missing, batchSize, c.concurrency, c.registryBatch)
-		if err != nil {
-			return nil, err
-		}
-		if still := missingIDs(missing, again); len(still) > 0 {
-			return nil, fmt.Errorf("incomplete listing from %s: %d of %d listed registries not returned, twice (e.g. %s)",
-				registriesEntities, len(still), len(ids), still[0])
-		}
-		regs = append(regs, again...)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("incomplete listing from %s: %d of %d listed registries not returned, twice (e.g. %s)",
+			registriesEntities, len(missing), len(ids), missing[0])
 	}
 	return regs, nil
-}
-
-func missingIDs(ids []string, got []onboard.Registry) []string {
-	have := make(map[string]bool, len(got))
-	for _, r := range got {
-		have[r.ID] = true
-	}
-	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return have[id] })
 }
 
 func (c *Client) registryBatch(ctx context.Context, ids []string) ([]onboard.Registry, error) {
 	p := fci.NewReadRegistryEntitiesByUUIDParamsWithContext(ctx)
 	ok, err := c.registries.ReadRegistryEntitiesByUUID(p, repeatedIDs(ids))
 	if err != nil {
-		return nil, readError("reading registries", registriesEntities, err)
+		return nil, readError(registriesEntities, err)
 	}
 	if ok.Payload == nil || ok.Payload.Resources == nil {
 		return nil, malformed(registriesEntities, "no resources")

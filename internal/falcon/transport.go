@@ -23,19 +23,20 @@ const (
 	maxWait       = 60 * time.Second
 )
 
-// transport counts requests and retries what is safe to retry.
+// transport paces and counts requests and retries what is safe to retry.
 type transport struct {
 	next        http.RoundTripper
+	pace        *pacer
 	calls       atomic.Int64 // HTTP requests sent, retries included
 	rateLimited atomic.Int64 // 429 answers received
 	sleep       func(context.Context, time.Duration) error
 }
 
-func newTransport(next http.RoundTripper) *transport {
+func newTransport(next http.RoundTripper, share float64) *transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &transport{next: next, sleep: sleepCtx}
+	return &transport{next: next, pace: newPacer(share), sleep: sleepCtx}
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -49,8 +50,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			try = req.Clone(ctx)
 			try.Body, _ = req.GetBody()
 		}
+		if err := t.pace.wait(ctx); err != nil {
+			return nil, err
+		}
 		t.calls.Add(1)
 		resp, err := t.next.RoundTrip(try)
+		t.pace.done(resp)
 		var wait time.Duration
 		switch {
 		case err != nil:

@@ -24,15 +24,15 @@ func (s *Sim) handleToken(rc *reqCtx, r *http.Request) reply {
 	if id == "" || secret == "" {
 		return errReply(rc, http.StatusBadRequest, "client_id and client_secret are required")
 	}
-	if id != s.opts.ClientID || secret != s.opts.ClientSecret {
-		return errReply(rc, http.StatusUnauthorized, "access denied, invalid bearer token")
-	}
-
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])
 	now := time.Now()
 	s.mu.Lock()
+	if id != s.opts.ClientID || secret != s.secret {
+		s.mu.Unlock()
+		return errReply(rc, http.StatusUnauthorized, "access denied, invalid bearer token")
+	}
 	for t, exp := range s.tokens {
 		if !now.Before(exp) {
 			delete(s.tokens, t)
@@ -72,4 +72,18 @@ func (s *Sim) ExpireTokens() {
 	for t := range s.tokens {
 		s.tokens[t] = now
 	}
+}
+
+// SetClientSecret replaces the API client's secret, as resetting it in
+// Falcon does: from now on the old secret is refused at /oauth2/token (401)
+// and every token issued so far stops working (401), so a client must come
+// back with the new secret. Revoking the tokens too is the stricter of the
+// two behaviours a client may meet (the other: old tokens live on until
+// they expire, and only the next token request is refused); a client that
+// survives this one survives both.
+func (s *Sim) SetClientSecret(secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secret = secret
+	clear(s.tokens)
 }

@@ -73,3 +73,34 @@ func TestUnknownPathAndMethod(t *testing.T) {
 	assert.NotEmpty(t, resp.Header.Get("X-Ratelimit-Remaining"))
 	assert.Equal(t, http.StatusMethodNotAllowed, do(t, srv, http.MethodPut, pathRegistryEntities, "").StatusCode)
 }
+
+func TestSetClientSecret(t *testing.T) {
+	sim := New(Options{})
+	srv := StartTLS(sim)
+	defer srv.Close()
+	c := oauth2.New(rawTransport(srv), strfmt.Default)
+	token := func(secret string) (string, error) {
+		ok, err := c.Oauth2AccessToken(oauth2.NewOauth2AccessTokenParams().
+			WithClientID(DefaultClientID).WithClientSecret(secret))
+		if err != nil {
+			return "", err
+		}
+		return ok.Payload.AccessToken, nil
+	}
+	old, err := token(DefaultClientSecret)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, do(t, srv, http.MethodGet, pathQueryRegistries, old).StatusCode)
+
+	sim.SetClientSecret("rotated")
+	assert.Equal(t, "rotated", sim.Options().ClientSecret)
+	// The old secret is refused, and its tokens stop working.
+	_, err = token(DefaultClientSecret)
+	var apiErr *runtime.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusUnauthorized, apiErr.Code)
+	assert.Equal(t, http.StatusUnauthorized, do(t, srv, http.MethodGet, pathQueryRegistries, old).StatusCode)
+
+	fresh, err := token("rotated")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, do(t, srv, http.MethodGet, pathQueryRegistries, fresh).StatusCode)
+}

@@ -1,6 +1,9 @@
 package falconsim
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Fault makes matching requests fail. Faults are checked after routing and
 // authentication, in the order injected (FIFO); the first matching fault
@@ -14,6 +17,11 @@ type Fault struct {
 	Status int
 	// Times is how many matching requests fail; 0 means 1.
 	Times int
+	// Skip lets this many matching requests through before the fault fires.
+	Skip int
+	// RetryAfter, on a 429, is sent as X-RateLimit-RetryAfter (now plus
+	// RetryAfter, as Unix seconds).
+	RetryAfter time.Duration
 	// AfterWrite performs the real operation first (e.g. the registry is
 	// created) and then answers Status instead of the real response.
 	AfterWrite bool
@@ -47,6 +55,10 @@ func (s *Sim) takeFault(method, path string) *Fault {
 		if (f.Method != "" && f.Method != method) || (f.Path != "" && f.Path != path) {
 			continue
 		}
+		if f.Skip > 0 {
+			f.Skip--
+			return nil
+		}
 		c := *f
 		f.Times--
 		if f.Times <= 0 {
@@ -65,5 +77,9 @@ func (f *Fault) reply(rc *reqCtx) reply {
 	if msg == "" {
 		msg = "injected fault"
 	}
-	return errReply(rc, f.Status, "injected fault: "+msg)
+	rep := errReply(rc, f.Status, "injected fault: "+msg)
+	if f.RetryAfter > 0 {
+		rep.setHeader(hdrRetryAfter, itoa(time.Now().Add(f.RetryAfter).Unix()))
+	}
+	return rep
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
-	"github.com/go-openapi/runtime"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,12 +67,16 @@ func TestLatencyAndStats(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, time.Since(start), 60*time.Millisecond, "token + query both delayed")
 
+	// A client that gives up during the latency gets no answer (an hour:
+	// the client's deadline always comes first; the simulator honours the
+	// request's context, so the server is not held up either).
+	slow := newEnv(t, Options{Latency: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
-	_, err = e.img.ReadRegistryEntities(fci.NewReadRegistryEntitiesParams().WithContext(ctx))
-	require.Error(t, err)
-	var apiErr *runtime.APIError
-	assert.NotErrorAs(t, err, &apiErr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, slow.srv.URL+pathQueryRegistries, nil)
+	require.NoError(t, err)
+	_, err = slow.srv.Client().Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	st := e.sim.Stats()
 	assert.Equal(t, 1, st.ByOperation["POST "+pathToken])

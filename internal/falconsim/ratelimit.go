@@ -1,6 +1,7 @@
 package falconsim
 
 import (
+	"context"
 	"math"
 	"time"
 )
@@ -9,13 +10,15 @@ import (
 // off (Falcon's usual per-minute quota).
 const unlimitedLimit = 6000
 
-// bucket is a token bucket refilled continuously at capacity per minute.
-// It is guarded by Sim.mu.
+// bucket is the tenant's rate limit: a token bucket refilled continuously
+// at perMinute a minute. It is guarded by Sim.mu. Answers say the limit a
+// minute (X-Ratelimit-Limit) and the tokens left (X-Ratelimit-Remaining).
 type bucket struct {
-	capacity float64
-	rate     float64 // tokens per second
-	tokens   float64
-	last     time.Time
+	perMinute int
+	capacity  float64
+	rate      float64 // tokens per second
+	tokens    float64
+	last      time.Time
 }
 
 // rateResult is the outcome of a rate-limit check.
@@ -40,7 +43,7 @@ func newBucket(perMinute, burst int, now time.Time) *bucket {
 	if burst > 0 {
 		c = float64(burst)
 	}
-	return &bucket{capacity: c, rate: float64(perMinute) / 60, tokens: c, last: now}
+	return &bucket{perMinute: perMinute, capacity: c, rate: float64(perMinute) / 60, tokens: c, last: now}
 }
 
 func (b *bucket) take(now time.Time) rateResult {
@@ -51,7 +54,7 @@ func (b *bucket) take(now time.Time) rateResult {
 		b.tokens = math.Min(b.capacity, b.tokens+el*b.rate)
 		b.last = now
 	}
-	res := rateResult{limit: int(b.capacity)}
+	res := rateResult{limit: b.perMinute}
 	if b.tokens >= 1-epsilon {
 		b.tokens = math.Max(0, b.tokens-1)
 		res.allowed = true
@@ -71,4 +74,32 @@ func (s *Sim) takeRateLimit() rateResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bucket.take(time.Now())
+}
+
+// Background is another integration of the same tenant (a SIEM connector, a
+// SOAR playbook) spending the tenant's rate limit: perMinute requests a
+// minute, evenly spaced, until ctx ends. Its answers of 429 are counted in
+// Stats.BackgroundRateLimited (it does not retry).
+func (s *Sim) Background(ctx context.Context, perMinute int) {
+	if perMinute <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Minute / time.Duration(perMinute))
+	go func() {
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				rl := s.takeRateLimit()
+				s.mu.Lock()
+				s.stats.BackgroundRequests++
+				if !rl.allowed {
+					s.stats.BackgroundRateLimited++
+				}
+				s.mu.Unlock()
+			}
+		}
+	}()
 }

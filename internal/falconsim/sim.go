@@ -75,6 +75,7 @@ type Sim struct {
 	opts Options
 
 	mu         sync.Mutex
+	secret     string               // the API client's secret (SetClientSecret)
 	tokens     map[string]time.Time // access token -> expiry
 	accounts   map[string]*accountEntry
 	roles      map[string]role
@@ -114,6 +115,7 @@ func New(opts Options) *Sim {
 	}
 	return &Sim{
 		opts:     opts,
+		secret:   opts.ClientSecret,
 		tokens:   map[string]time.Time{},
 		accounts: map[string]*accountEntry{},
 		roles:    map[string]role{},
@@ -122,8 +124,15 @@ func New(opts Options) *Sim {
 	}
 }
 
-// Options returns the effective options (defaults filled in).
-func (s *Sim) Options() Options { return s.opts }
+// Options returns the effective options (defaults filled in, the client
+// secret as last set).
+func (s *Sim) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.opts
+	o.ClientSecret = s.secret
+	return o
+}
 
 // handlerFunc handles an authenticated (where required), rate-limited,
 // fault-free request and returns the reply to encode.

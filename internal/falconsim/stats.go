@@ -11,6 +11,9 @@ type Stats struct {
 	ByOperation map[string]int
 	// RateLimited is the number of 429 responses sent.
 	RateLimited int
+	// BackgroundRequests and BackgroundRateLimited count the requests of
+	// the tenant's other integration (Background), and its 429s.
+	BackgroundRequests, BackgroundRateLimited int
 	// CreatesSucceeded is the number of registries actually created via
 	// the API (including creates answered with an AfterWrite fault).
 	CreatesSucceeded int

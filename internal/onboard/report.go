@@ -20,6 +20,9 @@ type Report struct {
 	Accounts   AccountsReport   `json:"accounts"`
 	Registries RegistriesReport `json:"registries"`
 	APICalls   int64            `json:"api_calls"`
+	// RateLimited counts the answers of 429 this run received (each waited
+	// out and retried, or its write left for later).
+	RateLimited int64 `json:"rate_limited"`
 	// RegionSource is REGION_SOURCE: where the accounts' regions came from.
 	RegionSource RegionSource `json:"region_source"`
 	// Where the tool ran, when known (AWS account and partition).

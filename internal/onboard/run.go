@@ -62,14 +62,25 @@ type Runner struct {
 	Verifier TrustVerifier
 	// Notifier, when set, hears of runs that changed or failed something.
 	Notifier Notifier
-	// Calls counts the API requests sent (the Falcon client's counter),
-	// for the report; nil: not counted.
-	Calls func() int64
+	// Meter counts the Falcon client's requests, for the report; nil: not
+	// counted.
+	Meter Meter
 	// HomeAccount and Partition say where the tool runs (for the report).
 	HomeAccount, Partition string
 	// Logger gets a run's log lines unless its Request brings its own;
 	// nil: slog.Default.
 	Logger *slog.Logger
+	// StartRun, when set, is called at the start of every run, before any
+	// API call, with the run's logger (the Falcon client re-reads an API
+	// secret older than its bound there).
+	StartRun func(ctx context.Context, log *slog.Logger)
+}
+
+// Meter counts what a Falcon client sent and how often the tenant's rate
+// limit answered 429, since it was made.
+type Meter interface {
+	APICalls() int64
+	RateLimited() int64
 }
 
 // TrustVerifier judges an account's CSPM role by its trust policy (VERIFY_TRUST).
@@ -138,17 +149,21 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	start := time.Now()
 	log := req.Logger
-	calls := rn.calls()
+	calls, limited := rn.meter()
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.RegionSource = rn.RegionSource
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()
-		r.APICalls = rn.calls() - calls
+		c, l := rn.meter()
+		r.APICalls, r.RateLimited = c-calls, l-limited
 		return r
 	}
 
+	if rn.StartRun != nil {
+		rn.StartRun(ctx, log)
+	}
 	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
 		RegionSource: rn.RegionSource}
 	switch {
@@ -163,13 +178,13 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	var o Observed
 	var err error
 	if o.Accounts, err = rn.Falcon.Accounts(ctx); err != nil {
-		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", err)
+		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", listingFailed{err})
 	}
 	req.progress(Progress{Stage: StageAccounts, Done: len(o.Accounts)})
 	// Fail closed: without the complete list of what exists, a create could
 	// duplicate a registration, so nothing is written.
 	if o.Registries, err = rn.Falcon.Registries(ctx); err != nil {
-		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", err)
+		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", listingFailed{err})
 	}
 	if policy.RegionSource == RegionsECRInventory && policy.Mode != Disconnect {
 		if o.Repositories, err = rn.repositories(ctx); err != nil {
@@ -228,11 +243,11 @@ func (rn *Runner) repositories(ctx context.Context) (RepositoryRegions, error) {
 	return inv.ECRRegions(ctx)
 }
 
-func (rn *Runner) calls() int64 {
-	if rn.Calls == nil {
-		return 0
+func (rn *Runner) meter() (calls, rateLimited int64) {
+	if rn.Meter == nil {
+		return 0, 0
 	}
-	return rn.Calls()
+	return rn.Meter.APICalls(), rn.Meter.RateLimited()
 }
 
 // verifyTrust asks the Verifier about each account, MaxConcurrency at a

@@ -30,6 +30,11 @@ type fakeFalcon struct {
 	inFlight   atomic.Int64
 	maxFlight  atomic.Int64
 	deletes    atomic.Int64
+
+	// beforeCreate, when set, is called with each create's number (1, 2, …)
+	// before it is made: tests hold writes there instead of racing the clock.
+	beforeCreate func(n int64)
+	creates      atomic.Int64
 }
 
 func (f *fakeFalcon) Accounts(context.Context) ([]Account, error) {
@@ -53,6 +58,9 @@ func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, er
 	defer f.inFlight.Add(-1)
 	for m := f.maxFlight.Load(); n > m && !f.maxFlight.CompareAndSwap(m, n); m = f.maxFlight.Load() {
 	}
+	if f.beforeCreate != nil {
+		f.beforeCreate(f.creates.Add(1))
+	}
 	time.Sleep(f.delay)
 	if f.createErr != nil {
 		if err := f.createErr(r); err != nil {
@@ -67,6 +75,9 @@ func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, er
 }
 
 func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
+func (f *fakeFalcon) APICalls() int64                                { return f.calls.Load() }
+func (f *fakeFalcon) RateLimited() int64                             { return 0 }
+
 func (f *fakeFalcon) DeleteRegistry(_ context.Context, r Registry) error {
 	f.calls.Add(1)
 	f.deletes.Add(1)
@@ -91,7 +102,21 @@ func manyAccounts(n int, regions ...string) []Account {
 
 func TestApplyBoundsConcurrency(t *testing.T) {
 	f := &fakeFalcon{accounts: manyAccounts(40, "us-east-1"), delay: 5 * time.Millisecond}
-	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 3, Calls: f.calls.Load}
+	// The first writes wait until three are in flight at once, so the bound
+	// is reached however the goroutines are scheduled (or, if the applier
+	// allowed fewer, the wait ends and maxFlight says so).
+	three := make(chan struct{})
+	var once sync.Once
+	f.beforeCreate = func(int64) {
+		if f.inFlight.Load() >= 3 {
+			once.Do(func() { close(three) })
+		}
+		select {
+		case <-three:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 3, Meter: f}
 	report, err := rn.Run(context.Background(), Request{Trigger: TriggerManual})
 	require.NoError(t, err)
 	assert.Len(t, report.Registries.Created, 40)
@@ -100,9 +125,19 @@ func TestApplyBoundsConcurrency(t *testing.T) {
 }
 
 func TestNearDeadlineStopsStartingWrites(t *testing.T) {
-	f := &fakeFalcon{accounts: manyAccounts(50, "us-east-1"), delay: 20 * time.Millisecond}
-	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 1, WriteMargin: 50 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	f := &fakeFalcon{accounts: manyAccounts(50, "us-east-1")}
+	rn := &Runner{Falcon: f, Owner: "p", MaxConcurrency: 1, WriteMargin: 5 * time.Second}
+	deadline := time.Now().Add(2*time.Second + rn.WriteMargin)
+	cutoff := deadline.Add(-rn.WriteMargin)
+	// The 5th create is held until the write cut-off has passed: the run
+	// makes exactly 5 creates, whatever the machine's speed (the first 4 and
+	// the listing have 2 s, a hang guard).
+	f.beforeCreate = func(n int64) {
+		if n == 5 {
+			time.Sleep(time.Until(cutoff) + time.Millisecond)
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
 	report, err := rn.Run(ctx, Request{})
@@ -110,8 +145,7 @@ func TestNearDeadlineStopsStartingWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, report.Complete)
 	created := len(report.Registries.Created)
-	assert.Greater(t, created, 0)
-	assert.Less(t, created, 50)
+	assert.Equal(t, 5, created)
 	assert.Equal(t, 50-created, report.Registries.NotAttempted)
 	assert.Empty(t, report.Registries.Failed, "no write was cut off mid-way")
 	assert.Equal(t, 3, report.ExitCode())

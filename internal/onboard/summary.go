@@ -14,7 +14,7 @@ func (r Report) WriteSummary(w io.Writer) {
 	if r.DryRun {
 		would, title = "would be ", "dry run (nothing written)"
 	}
-	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls)
+	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls (%d answered 429)\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls, r.RateLimited)
 	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
 	if n := r.Accounts.NoECRRepository; n != nil {
 		fmt.Fprintf(w, ", %d without an ECR repository in the inventory", n.Count)

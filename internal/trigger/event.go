@@ -48,6 +48,9 @@ const scheduledDetailType = "Scheduled Event"
 // is an error wrapping ErrUnsupportedEvent or ErrInvalidManualRun.
 func Parse(raw []byte) (any, error) {
 	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] != '{' && !json.Valid(raw) {
+		return nil, unsupported("the payload is not JSON")
+	}
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, unsupported("the payload is %s, not a JSON object", jsonKind(raw))
 	}

@@ -68,14 +68,25 @@ type invocation struct {
 
 // Handle routes an invocation by its shape and returns the run's report
 // (CONTRACT §5). Unsupported or invalid payloads and fatal runs return an
-// error. CloudFormation requests always get their answer PUT to ResponseURL
-// and return no error: CloudFormation already has the outcome, and an error
-// would make Lambda's asynchronous retries run and answer again.
-func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (onboard.Report, error) {
+// error of one of the classes in errors.go (Classify), which Lambda reports
+// as the errorType; a refused payload is logged with its reason. CloudFormation
+// requests always get their answer PUT to ResponseURL and return no error:
+// CloudFormation already has the outcome, and an error would make Lambda's
+// asynchronous retries run and answer again.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (rep onboard.Report, err error) {
 	inv := h.newInvocation(ctx)
+	defer func() {
+		if p := recover(); p != nil {
+			inv.log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			rep, err = onboard.Report{}, fmt.Errorf("%w (panic: %v); see the log stream, run_id %s", errInternal, p, inv.runID)
+		}
+		err = Classify(err)
+		if refused(err) {
+			inv.log.Error("invocation refused", "error_type", errorType(err), "reason", err.Error())
+		}
+	}()
 	ev, err := Parse(payload)
 	if err != nil {
-		inv.log.Error("invocation refused", "error", err)
 		return onboard.Report{}, err
 	}
 	switch ev := ev.(type) {
@@ -101,6 +112,17 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (onboard.
 	return onboard.Report{}, fmt.Errorf("%w: %T", ErrUnsupportedEvent, ev)
 }
 
+// Invoke makes the Handler a lambda.Handler (lambda.Start(h)): the payload
+// reaches Handle as it came, so one that is not even JSON is refused and
+// logged like any other unsupported event, not by aws-lambda-go's decoder.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	rep, err := h.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rep)
+}
+
 func (h *Handler) newInvocation(ctx context.Context) invocation {
 	id := onboard.NewRunID()
 	base := h.Logger
@@ -113,20 +135,15 @@ func (h *Handler) newInvocation(ctx context.Context) invocation {
 	return invocation{runID: id, log: base.With("run_id", id), base: base}
 }
 
-// reconcile runs a schedule or manual request; a panic becomes an error.
+// reconcile runs a schedule or manual request.
 func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (onboard.Report, error) {
 	return h.reconcileAt(ctx, inv, req, 0)
 }
 
 // reconcileAt runs req as the depth-th continuation of its chain, and
-// continues it later if it ran out of time.
+// continues it later if it ran out of time. A panic becomes an
+// InternalError in Handle.
 func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.Request, depth int) (rep onboard.Report, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			inv.log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			rep, err = onboard.Report{}, fmt.Errorf("internal error (panic: %v); see the log stream, run_id %s", p, inv.runID)
-		}
-	}()
 	rn, err := h.runner(ctx, inv)
 	if err != nil {
 		return onboard.Report{}, err
@@ -161,7 +178,7 @@ func (h *Handler) runner(ctx context.Context, inv invocation) (*onboard.Runner, 
 		err = errors.New("no runner configured")
 	}
 	inv.log.Error("cannot run", "error", err)
-	return nil, fmt.Errorf("cold start failed: %w%s", err, hintFor(err))
+	return nil, fmt.Errorf("%w: %w%s", errColdStart, err, hintFor(err))
 }
 
 func (h *Handler) initErr() error {
@@ -191,9 +208,12 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 	defer cancel()
 	req.RunID, req.Logger = inv.runID, inv.base // the Runner adds run_id itself
 	rep, err := rn.Run(runCtx, req)
+	if err != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+		err = pastDeadline{err}
+	}
 	g := rep.Registries
 	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "complete", rep.Complete, "duration_ms", rep.DurationMS,
-		"api_calls", rep.APICalls, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
+		"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
 		"skipped", len(rep.Accounts.Skipped), "created", len(g.Created), "updated", len(g.Updated),
 		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "not_owned", g.NotOwned.Count, "failed", rep.Failures(),
 		"not_attempted", g.NotAttempted + g.DeleteNotAttempted}

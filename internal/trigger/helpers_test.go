@@ -80,7 +80,7 @@ func invoke(ctx context.Context, t *testing.T, h *trigger.Handler, payload []byt
 			InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + testFunction,
 		})
 	}
-	out, err := lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	out, err := lambda.NewHandler(h).Invoke(ctx, payload) // as lambda.Start(h) runs it
 	if err != nil {
 		return onboard.Report{}, err
 	}

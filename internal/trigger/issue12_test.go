@@ -131,12 +131,12 @@ func (q *recordingQueue) InFlight(context.Context) (int, error) { return 0, nil 
 // CloudFormation gets its answer before any continuation is queued, and the
 // queue call has a deadline of its own (the run's may have passed).
 func TestCloudFormationAnswerComesBeforeTheContinuation(t *testing.T) {
-	// The tenant's rate limit allows the listing and one create; the other
-	// creates are answered 429 with a retry time past the write deadline,
-	// so they are left for a continuation.
-	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret,
-		RateLimitPerMinute: 1, RateLimitBurst: 5})
+	// One create goes through; the others are answered 429 with a retry
+	// time past the write deadline, so they are left for a continuation.
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
 	sim.AddAccounts(falconsim.GenerateAccounts(5, []string{"us-east-1"})...)
+	sim.InjectFault(falconsim.Fault{Method: "POST", Path: "/container-security/entities/registries/v1", Status: 429,
+		Skip: 1, Times: 4, RetryAfter: time.Hour})
 	e := newEnvWith(t, sim, map[string]string{"MAX_CONCURRENCY": "1"})
 	q := &recordingQueue{}
 	e.h.Queue, e.h.QueueARN = q, queueARN

@@ -17,6 +17,7 @@ const (
 	RegistriesUpdated = "RegistriesUpdated"
 	RegistriesFailed  = "RegistriesFailed"
 	AccountsSkipped   = "AccountsSkipped"
+	RateLimited       = "RateLimited"
 	DurationMs        = "DurationMs"
 )
 
@@ -45,6 +46,7 @@ type emfLine struct {
 	RegistriesUpdated int     `json:"RegistriesUpdated"`
 	RegistriesFailed  int     `json:"RegistriesFailed"`
 	AccountsSkipped   int     `json:"AccountsSkipped"`
+	RateLimited       int64   `json:"RateLimited"`
 	DurationMs        int64   `json:"DurationMs"`
 	// Properties (searchable in Logs Insights, not metrics).
 	RunID    string          `json:"run_id"`
@@ -64,13 +66,14 @@ func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine
 				Dimensions: [][]string{{"FunctionName"}},
 				Metrics: []emfMetric{
 					{RegistriesCreated, "Count"}, {RegistriesUpdated, "Count"}, {RegistriesFailed, "Count"},
-					{AccountsSkipped, "Count"}, {DurationMs, "Milliseconds"},
+					{AccountsSkipped, "Count"}, {RateLimited, "Count"}, {DurationMs, "Milliseconds"},
 				},
 			}},
 		},
 		FunctionName:     functionName,
 		RegistriesFailed: rep.Failures(),
 		AccountsSkipped:  len(rep.Accounts.Skipped),
+		RateLimited:      rep.RateLimited,
 		DurationMs:       rep.DurationMS,
 		RunID:            rep.RunID,
 		Trigger:          rep.Trigger,
