@@ -42,9 +42,18 @@ bench: ## benchmarks against the simulator, as a table (README, Performance; ~5 
 		for (i = 5; i < NF; i += 2) m = m sprintf("%s %s, ", $$i, $$(i+1)); \
 		printf "| %s | %s |\n", name, substr(m, 1, length(m)-2) }' $(BIN)/bench.txt
 
-lint:
+# Every CloudFormation template in the repository: each file that declares AWSTemplateFormatVersion
+# (generated copies under dist/, bin/ and .aws-sam/ excluded).
+CFN_TEMPLATES = $(shell find . \( -name .git -o -name dist -o -name bin -o -name .aws-sam \) -prune -o \
+	-type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' -o -name '*.template' \) -print | sort | \
+	xargs grep -l 'AWSTemplateFormatVersion' 2>/dev/null)
+
+lint: ## gofmt, go vet, and cfn-lint on every CloudFormation template (template.yaml is SAM: cfn-lint expands it)
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@test -n "$(CFN_TEMPLATES)" || { echo "lint: no CloudFormation template found" >&2; exit 1; }
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "lint: cfn-lint is not installed (pip install cfn-lint); it must check: $(CFN_TEMPLATES)" >&2; exit 1; }
+	cfn-lint $(CFN_TEMPLATES)
 
 demo: ## main job against the embedded simulator
 	$(GO) run ./cmd/ecr-onboard demo

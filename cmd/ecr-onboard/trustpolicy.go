@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
@@ -40,9 +38,14 @@ Exit codes: 0 ok / no change needed, 1 fatal, 2 usage, 3 refused or still missin
 var (
 	// falconHTTPClient is the HTTP client for the Falcon API (nil: default).
 	falconHTTPClient *http.Client
-	// newRoleClient builds the IAM client for the role's partition.
+	// newRoleClient builds the IAM client for the role's partition from
+	// the local AWS credentials (the SDK's default chain).
 	newRoleClient = func(ctx context.Context, partition string) (roleClient, error) {
-		return iamrole.New(ctx, partition)
+		cfg, err := loadAWS(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("loading AWS configuration: %w", err)
+		}
+		return iamrole.NewFromConfig(cfg, partition), nil
 	}
 	// confirmInput and confirmInteractive are where --apply asks for "yes".
 	confirmInput       io.Reader = os.Stdin
@@ -53,8 +56,6 @@ type roleClient interface {
 	GetRole(ctx context.Context, name string) (iamrole.Role, error)
 	UpdateTrustPolicy(ctx context.Context, name, doc string) error
 }
-
-var roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
 // trustPolicy is `ecr-onboard trust-policy`.
 func trustPolicy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -81,7 +82,7 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 		return usage("--account is required")
 	case !onboard.ValidAccountID(*accountID):
 		return usage("--account %q is not a 12-digit AWS account ID", *accountID)
-	case *roleName != "" && !roleNamePattern.MatchString(*roleName):
+	case *roleName != "" && !iamrole.ValidRoleName(*roleName):
 		return usage("--role-name %q is not an IAM role name", *roleName)
 	case *check && *apply:
 		return usage("--check and --apply exclude each other")
@@ -106,59 +107,53 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
 	}
-	acct, reason := cspmAccount(accounts, *accountID)
-	if reason != "" {
-		fmt.Fprintf(stderr, "account %s: %s\n", *accountID, reason)
+	subject, refusal := trustpolicy.Find(accounts, *accountID, *roleName)
+	if refusal != nil {
+		fmt.Fprintf(stderr, "account %s: %s\n", *accountID, refusal.Reason)
 		return exitFailed
 	}
-	partition, _, _ := onboard.ParseRoleARN(acct.RoleARN) // checked by cspmAccount
-	want := trustpolicy.Want{Partition: partition, ExternalID: acct.ExternalID, CSPMPrincipal: acct.CSPMPrincipal}
-	name := acct.RoleARN[strings.LastIndex(acct.RoleARN, "/")+1:]
-	if *roleName != "" && *roleName != name {
-		fmt.Fprintf(stderr, "warning: CSPM's role for account %s is %s; registrations use that role, not %s\n", acct.ID, acct.RoleARN, *roleName)
-		name = *roleName
+	if subject.Note != "" {
+		fmt.Fprintln(stderr, "warning:", subject.Note)
 	}
-
 	if !*check && !*apply {
-		return printTrustPolicy(ctx, acct, want, name, stdout, stderr)
+		return printTrustPolicy(ctx, subject, stdout, stderr)
 	}
 
-	iamc, err := newRoleClient(ctx, partition)
+	iamc, err := newRoleClient(ctx, subject.Want.Partition)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
 	}
-	role, err := readRole(ctx, iamc, name, acct.ID)
+	role, err := iamc.GetRole(ctx, subject.RoleName)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
-		if errors.Is(err, errWrongAccount) {
-			return exitFailed
-		}
 		return exitFatal
 	}
-	a, err := trustpolicy.Analyze(role.TrustPolicy, want)
-	if err != nil {
-		fmt.Fprintf(stderr, "role %s: %v\n", role.ARN, err)
+	d := subject.Decide(role.ARN, role.TrustPolicy)
+	if d.Analysis == nil {
+		fmt.Fprintln(stderr, "error:", d.Reason)
 		return exitFailed
 	}
+	a := d.Analysis
 	fmt.Fprintf(stdout, "role:                          %s\n", role.ARN)
 	fmt.Fprintf(stdout, "CSPM principal:                %s\n", a.CSPM)
 	fmt.Fprintf(stdout, "                               from %s\n", a.CSPMSource)
 	fmt.Fprintf(stdout, "registry-assessment principal: %s\n", a.Registry)
-	fmt.Fprintf(stdout, "external ID (from CSPM):       %s\n\n", want.ExternalID)
-	if a.Correct() {
+	fmt.Fprintf(stdout, "external ID (from CSPM):       %s\n\n", subject.Want.ExternalID)
+	switch d.Verdict {
+	case trustpolicy.Ready:
 		fmt.Fprintln(stdout, "no change needed: the role trusts both principals with CSPM's external ID")
 		return exitOK
-	}
-	for _, r := range a.Refusals {
-		fmt.Fprintln(stdout, "refused:", r)
+	case trustpolicy.Refused:
+		for _, r := range a.Refusals {
+			fmt.Fprintln(stdout, "refused:", r)
+		}
+		fmt.Fprintf(stdout, "\ncurrent trust policy of %s:\n%s", role.Name, a.Before)
+		fmt.Fprintln(stdout, "\nnothing changed: fix the problems above in the role (or in CSPM) first")
+		return exitFailed
 	}
 	for _, m := range a.Missing {
 		fmt.Fprintln(stdout, "missing:", m)
-	}
-	if len(a.Refusals) > 0 {
-		fmt.Fprintln(stdout, "\nnothing changed: fix the problems above in the role (or in CSPM) first")
-		return exitFailed
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, trustpolicy.Diff("current trust policy of "+role.Name, a.Before, "with the changes above", a.After))
@@ -170,7 +165,7 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintln(stdout, "\naborted: nothing changed")
 		return exitFailed
 	}
-	if err := iamc.UpdateTrustPolicy(ctx, name, string(a.Updated)); err != nil {
+	if err := iamc.UpdateTrustPolicy(ctx, subject.RoleName, string(a.Updated)); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return exitFatal
 	}
@@ -181,13 +176,16 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 // printTrustPolicy prints the document. When CSPM does not name its
 // connector principal, the role's current policy is read (best effort) to
 // find it; failing that the partition's default is used, and said so.
-func printTrustPolicy(ctx context.Context, acct onboard.Account, want trustpolicy.Want, name string, stdout, stderr io.Writer) int {
+func printTrustPolicy(ctx context.Context, s trustpolicy.Subject, stdout, stderr io.Writer) int {
 	current := ""
-	if want.CSPMPrincipal == "" {
-		iamc, err := newRoleClient(ctx, want.Partition)
+	if s.Want.CSPMPrincipal == "" {
+		iamc, err := newRoleClient(ctx, s.Want.Partition)
 		var role iamrole.Role
 		if err == nil {
-			role, err = readRole(ctx, iamc, name, acct.ID)
+			role, err = iamc.GetRole(ctx, s.RoleName)
+		}
+		if err == nil {
+			err = s.InAccount(role.ARN)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "note: CSPM does not name its connector principal, and the role's trust policy could not be read (%v)\n", err)
@@ -195,48 +193,20 @@ func printTrustPolicy(ctx context.Context, acct onboard.Account, want trustpolic
 			current = role.TrustPolicy
 		}
 	}
-	p, err := trustpolicy.Resolve(want, current)
+	p, err := trustpolicy.Resolve(s.Want, current)
 	if err != nil {
-		fmt.Fprintf(stderr, "account %s: %v\n", acct.ID, err)
+		fmt.Fprintf(stderr, "account %s: %v\n", s.Account.ID, err)
 		return exitFailed
 	}
-	fmt.Fprintf(stderr, "Trust policy for %s (account %s); the external ID is CSPM's for this account.\n", acct.RoleARN, acct.ID)
+	fmt.Fprintf(stderr, "Trust policy for %s (account %s); the external ID is CSPM's for this account.\n", s.Account.RoleARN, s.Account.ID)
 	if p.CSPMSource == trustpolicy.SourceDefault {
 		fmt.Fprintf(stderr, "NOTE: the CSPM principal %s is a DEFAULT: neither CSPM nor the role's trust policy names it; verify it before use.\n", p.CSPM)
 	} else {
 		fmt.Fprintf(stderr, "CSPM principal from %s.\n", p.CSPMSource)
 	}
-	fmt.Fprintf(stderr, "To merge it into the role's current policy: ecr-onboard trust-policy --account %s --check | --apply\n", acct.ID)
-	_, _ = stdout.Write(trustpolicy.Document(p, want.ExternalID))
+	fmt.Fprintf(stderr, "To merge it into the role's current policy: ecr-onboard trust-policy --account %s --check | --apply\n", s.Account.ID)
+	_, _ = stdout.Write(trustpolicy.Document(p, s.Want.ExternalID))
 	return exitOK
-}
-
-var errWrongAccount = errors.New("the role is not in the account")
-
-// readRole reads the role and makes sure it is in the account: the local AWS
-// credentials may well be for another account that has a role of that name.
-func readRole(ctx context.Context, c roleClient, name, accountID string) (iamrole.Role, error) {
-	role, err := c.GetRole(ctx, name)
-	if err != nil {
-		return role, err
-	}
-	if _, acct, err := onboard.ParseRoleARN(role.ARN); err != nil || acct != accountID {
-		return iamrole.Role{}, fmt.Errorf("%w: role %s is not in account %s: use AWS credentials for account %s", errWrongAccount, role.ARN, accountID, accountID)
-	}
-	return role, nil
-}
-
-// cspmAccount finds the account in CSPM's list; reason says why its
-// credential cannot be used (the onboarding's own rules), "" when it can.
-func cspmAccount(accounts []onboard.Account, id string) (onboard.Account, string) {
-	a, refusal, ok := onboard.Judge(accounts, id)
-	switch {
-	case !ok:
-		return onboard.Account{}, "not registered with CrowdStrike CSPM (register it with CSPM first)"
-	case refusal != nil:
-		return a, refusal.Reason
-	}
-	return a, ""
 }
 
 // confirm asks for a typed "yes" on the terminal.

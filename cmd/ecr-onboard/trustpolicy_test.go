@@ -4,16 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole/iamfake"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trustpolicy"
 )
 
@@ -29,13 +38,14 @@ const (
 
 type tpRig struct {
 	sim *falconsim.Sim
-	iam *iamfake.Server
+	iam *motoIAM
 	env map[string]string
 }
 
-// newTPRig serves the Falcon simulator (one CSPM account, tpAccount) over TLS
-// and a fake IAM endpoint the default AWS configuration chain points at.
-func newTPRig(t *testing.T) *tpRig {
+// newTPRig serves the Falcon simulator (CSPM accounts, tpAccount among them)
+// over TLS. With m, the CLI's AWS calls go to that moto (emptied first);
+// without, any use of IAM fails the test.
+func newTPRig(t *testing.T, m *motoIAM) *tpRig {
 	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
 	sim.AddAccounts(
 		falconsim.Account{ID: tpAccount, Type: "commercial", RoleARN: tpRoleARN, ExternalID: tpExtID, Regions: []string{"us-east-1"}},
@@ -50,19 +60,115 @@ func newTPRig(t *testing.T) *tpRig {
 	falconHTTPClient = srv.Client()
 	t.Cleanup(func() { falconHTTPClient = old })
 
-	iam := iamfake.New()
-	t.Cleanup(iam.Close)
-	iam.Setenv(t)
+	if m != nil {
+		m.install(t)
+	} else {
+		old := newRoleClient
+		newRoleClient = func(context.Context, string) (roleClient, error) {
+			t.Error("IAM must not be touched")
+			return nil, errors.New("IAM must not be touched")
+		}
+		t.Cleanup(func() { newRoleClient = old })
+	}
 
 	interactive := confirmInteractive
 	confirmInteractive = func() bool { return false }
 	t.Cleanup(func() { confirmInteractive = interactive })
 
-	return &tpRig{sim: sim, iam: iam, env: map[string]string{
+	return &tpRig{sim: sim, iam: m, env: map[string]string{
 		"FALCON_BASE_URL":      srv.URL,
 		"FALCON_CLIENT_ID":     demo.ClientID,
 		"FALCON_CLIENT_SECRET": demo.ClientSecret,
 	}}
+}
+
+// motoIAM is moto's IAM, reached by the CLI through the SDK's default
+// configuration chain (environment), with the CLI's IAM calls recorded.
+type motoIAM struct {
+	srv     *mototest.Server
+	api     *iam.Client
+	mu      sync.Mutex
+	calls   []string // operations the CLI called, in order
+	updates []update // successful UpdateAssumeRolePolicy calls
+}
+
+type update struct{ RoleName, PolicyDocument string }
+
+// startMotoIAM starts moto playing AWS account account, for the test and
+// its subtests (each rig empties it).
+func startMotoIAM(t *testing.T, account string) *motoIAM {
+	srv := mototest.Start(t, "MOTO_ACCOUNT_ID="+account)
+	return &motoIAM{srv: srv, api: iam.NewFromConfig(srv.Config())}
+}
+
+// install empties moto and points the default AWS configuration chain and
+// the CLI's IAM client at it, for t.
+func (m *motoIAM) install(t *testing.T) {
+	m.srv.Reset(t)
+	m.mu.Lock()
+	m.calls, m.updates = nil, nil
+	m.mu.Unlock()
+	empty := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	for _, kv := range append(m.srv.Env(), "AWS_CONFIG_FILE="+empty, "AWS_SHARED_CREDENTIALS_FILE="+empty, "AWS_PROFILE=", "AWS_SESSION_TOKEN=") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	old := newRoleClient
+	newRoleClient = func(ctx context.Context, partition string) (roleClient, error) {
+		cfg, err := loadAWS(ctx) // the CLI's own chain: the environment above
+		if err != nil {
+			return nil, err
+		}
+		cfg.APIOptions = append(cfg.APIOptions, m.record)
+		return iamrole.NewFromConfig(cfg, partition), nil
+	}
+	t.Cleanup(func() { newRoleClient = old })
+}
+
+func (m *motoIAM) record(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("record", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleInitialize(ctx, in)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.calls = append(m.calls, awsmiddleware.GetOperationName(ctx))
+		if u, ok := in.Parameters.(*iam.UpdateAssumeRolePolicyInput); ok && err == nil {
+			m.updates = append(m.updates, update{aws.ToString(u.RoleName), aws.ToString(u.PolicyDocument)})
+		}
+		return out, md, err
+	}), middleware.After)
+}
+
+// AddRole creates the role (name and path from its ARN) in moto.
+func (m *motoIAM) AddRole(t *testing.T, arn, trustPolicy string) {
+	t.Helper()
+	path := arn[strings.Index(arn, ":role")+len(":role") : strings.LastIndex(arn, "/")+1]
+	_, err := m.api.CreateRole(context.Background(), &iam.CreateRoleInput{
+		RoleName: aws.String(iamrole.RoleName(arn)), Path: aws.String(path), AssumeRolePolicyDocument: aws.String(trustPolicy),
+	})
+	require.NoError(t, err)
+}
+
+// TrustPolicy is a role's current trust policy, as moto holds it.
+func (m *motoIAM) TrustPolicy(t *testing.T, name string) string {
+	t.Helper()
+	out, err := m.api.GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String(name)})
+	require.NoError(t, err)
+	doc, err := iamrole.DecodePolicy(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	require.NoError(t, err)
+	return doc
+}
+
+func (m *motoIAM) Calls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.calls...)
+}
+
+func (m *motoIAM) Updates() []update {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]update(nil), m.updates...)
 }
 
 func (r *tpRig) run(args ...string) (int, string, string) {
@@ -83,7 +189,7 @@ func cspmStmt(condition string) string {
 }
 
 func TestTrustPolicyPrintsTheDocumentWithoutRoleAccess(t *testing.T) {
-	r := newTPRig(t) // the fake IAM has no such role: it cannot be read
+	r := newTPRig(t, startMotoIAM(t, tpAccount)) // moto has no such role: it cannot be read
 	code, stdout, stderr := r.run("--account", tpAccount)
 	require.Equal(t, exitOK, code, stderr)
 
@@ -102,9 +208,9 @@ func TestTrustPolicyPrintsTheDocumentWithoutRoleAccess(t *testing.T) {
 }
 
 func TestTrustPolicyPrintTakesTheCSPMPrincipalFromTheRole(t *testing.T) {
-	r := newTPRig(t)
+	r := newTPRig(t, startMotoIAM(t, tpAccount))
 	const eu = "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnectorEU"
-	r.iam.AddRole(tpRoleARN, policyDoc(`{"Effect":"Allow","Principal":{"AWS":"`+eu+`"},"Action":"sts:AssumeRole",`+tpCondition+`}`))
+	r.iam.AddRole(t, tpRoleARN, policyDoc(`{"Effect":"Allow","Principal":{"AWS":"`+eu+`"},"Action":"sts:AssumeRole",`+tpCondition+`}`))
 	code, stdout, stderr := r.run("--account", tpAccount)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, eu)
@@ -114,6 +220,7 @@ func TestTrustPolicyPrintTakesTheCSPMPrincipalFromTheRole(t *testing.T) {
 }
 
 func TestTrustPolicyCheck(t *testing.T) {
+	m := startMotoIAM(t, tpAccount)
 	for name, tc := range map[string]struct {
 		policy string
 		code   int
@@ -137,8 +244,8 @@ func TestTrustPolicyCheck(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := newTPRig(t)
-			r.iam.AddRole(tpRoleARN, tc.policy)
+			r := newTPRig(t, m)
+			r.iam.AddRole(t, tpRoleARN, tc.policy)
 			code, stdout, stderr := r.run("--account", tpAccount, "--check")
 			assert.Equal(t, tc.code, code, stderr)
 			for _, w := range tc.want {
@@ -150,9 +257,9 @@ func TestTrustPolicyCheck(t *testing.T) {
 }
 
 func TestTrustPolicyApplyYesWritesTheMergedPolicyOnce(t *testing.T) {
-	r := newTPRig(t)
+	r := newTPRig(t, startMotoIAM(t, tpAccount))
 	other := `{"Sid":"Ec2","Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`
-	r.iam.AddRole(tpRoleARN, policyDoc(other, cspmStmt(tpCondition)))
+	r.iam.AddRole(t, tpRoleARN, policyDoc(other, cspmStmt(tpCondition)))
 
 	code, stdout, stderr := r.run("--account", tpAccount, "--apply", "--yes")
 	require.Equal(t, exitOK, code, stderr)
@@ -184,6 +291,7 @@ func TestTrustPolicyApplyYesWritesTheMergedPolicyOnce(t *testing.T) {
 }
 
 func TestTrustPolicyApplyRefusals(t *testing.T) {
+	m := startMotoIAM(t, tpAccount)
 	for name, tc := range map[string]struct {
 		policy string
 		want   string
@@ -192,23 +300,24 @@ func TestTrustPolicyApplyRefusals(t *testing.T) {
 		"missing condition": {policyDoc(cspmStmt("")), "has no sts:ExternalId condition"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := newTPRig(t)
-			r.iam.AddRole(tpRoleARN, tc.policy)
+			r := newTPRig(t, m)
+			r.iam.AddRole(t, tpRoleARN, tc.policy)
 			code, stdout, stderr := r.run("--account", tpAccount, "--apply", "--yes")
 			assert.Equal(t, exitFailed, code, stderr)
 			assert.Contains(t, stdout, tc.want)
 			assert.Contains(t, stdout, "nothing changed")
 			assert.Empty(t, r.iam.Updates())
-			assert.Equal(t, tc.policy, r.iam.TrustPolicy(tpRoleName))
+			assert.Equal(t, tc.policy, r.iam.TrustPolicy(t, tpRoleName))
 		})
 	}
 }
 
 func TestTrustPolicyApplyAsksOnATerminal(t *testing.T) {
+	m := startMotoIAM(t, tpAccount)
 	for answer, wantCode := range map[string]int{"yes\n": exitOK, "no\n": exitFailed, "": exitFailed} {
 		t.Run(strings.TrimSpace(answer), func(t *testing.T) {
-			r := newTPRig(t)
-			r.iam.AddRole(tpRoleARN, policyDoc(cspmStmt(tpCondition)))
+			r := newTPRig(t, m)
+			r.iam.AddRole(t, tpRoleARN, policyDoc(cspmStmt(tpCondition)))
 			confirmInteractive = func() bool { return true }
 			in := confirmInput
 			confirmInput = strings.NewReader(answer)
@@ -237,20 +346,19 @@ func TestTrustPolicyAccountRefusals(t *testing.T) {
 		"no usable external ID": {"777777777777", "no external ID"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := newTPRig(t)
+			r := newTPRig(t, nil)
 			code, stdout, stderr := r.run("--account", tc.account, "--check")
 			assert.Equal(t, exitFailed, code)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
-			assert.Empty(t, r.iam.Calls(), "IAM is not touched")
 		})
 	}
 }
 
 func TestTrustPolicyRoleInAnotherAccount(t *testing.T) {
-	r := newTPRig(t)
 	// The local credentials are for another account with a role of that name.
-	r.iam.AddRole("arn:aws:iam::999999999999:role/"+tpRoleName, policyDoc(cspmStmt(tpCondition)))
+	r := newTPRig(t, startMotoIAM(t, "999999999999"))
+	r.iam.AddRole(t, "arn:aws:iam::999999999999:role/"+tpRoleName, policyDoc(cspmStmt(tpCondition)))
 	code, _, stderr := r.run("--account", tpAccount, "--apply", "--yes")
 	assert.Equal(t, exitFailed, code)
 	assert.Contains(t, stderr, "use AWS credentials for account "+tpAccount)
@@ -272,12 +380,11 @@ func TestTrustPolicyUsage(t *testing.T) {
 		"an external ID is no flag": {[]string{"--account", tpAccount, "--external-id", "x"}, "flag provided but not defined"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := newTPRig(t)
+			r := newTPRig(t, nil)
 			code, stdout, stderr := r.run(tc.args...)
 			assert.Equal(t, exitUsage, code)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
-			assert.Empty(t, r.iam.Calls())
 		})
 	}
 

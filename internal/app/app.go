@@ -1,6 +1,6 @@
 // Package app assembles a run from the environment: configuration ->
 // credentials -> Falcon adapter -> onboard.Runner, plus the optional AWS
-// parts (caller identity, VERIFY_TRUST probe, SNS summaries). The Lambda and
+// parts (caller identity, VERIFY_TRUST's trust reader, SNS summaries). The Lambda and
 // the CLI share it, so both behave the same for the same variables.
 package app
 
@@ -88,13 +88,17 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 			}
 			deps.STS = sts.NewFromConfig(awsCfg)
 		}
-		if cfg.VerifyTrust {
-			rn.Verifier = awsapi.TrustProbe{STS: deps.STS}
-		}
 		if id, err := awsapi.CallerIdentity(ctx, deps.STS); err != nil {
 			logger(deps).Warn("home account unknown", "error", err.Error())
 		} else {
 			rn.HomeAccount, rn.Partition = id.Account, id.Partition
+		}
+		if cfg.VerifyTrust {
+			awsCfg, err := deps.awsConfig(ctx)
+			if err != nil {
+				return nil, err
+			}
+			rn.Verifier = awsapi.TrustReader{STS: deps.STS, AWS: awsCfg, RoleName: cfg.TrustReaderRole, HomePartition: rn.Partition}
 		}
 	}
 	if cfg.SNSTopicARN != "" {

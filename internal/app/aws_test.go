@@ -2,131 +2,119 @@ package app_test
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"slices"
-	"sync"
+	"encoding/json"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/orgtest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
-// fakeAWS answers the STS and SNS Query-protocol calls the tool makes.
-type fakeAWS struct {
-	mu          sync.Mutex
-	openRoles   map[string]bool // roles assumable without an external ID
-	calls       []string
-	published   []string
-	externalIDs []string // ExternalId parameters seen (must stay empty)
-}
+const (
+	connector = "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnector"
+	registry  = "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole"
+)
 
-func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	action := r.Form.Get("Action")
-	f.calls = append(f.calls, action)
-	if id := r.Form.Get("ExternalId"); id != "" {
-		f.externalIDs = append(f.externalIDs, id)
+// TestVerifyTrustThroughTheAWSSDK is VERIFY_TRUST end to end: the real
+// Falcon client against the simulator, and the real AWS SDK against moto
+// playing an organisation, moto enforcing every caller's permissions (the
+// function may assume only the trust readers; each reader may read only its
+// CSPM role). Account 1's CSPM statement requires its external ID: it is
+// onboarded. Account 2's lets CrowdStrike in without one: it is skipped, and
+// the summary published to SNS says why. Home account and partition come from
+// STS. A second run checks only the account still not onboarded.
+func TestVerifyTrustThroughTheAWSSDK(t *testing.T) {
+	org := orgtest.New(t)
+	good, bad := org.Member("111111111111"), org.Member("222222222222")
+	goodRole := good.CSPMRole("CrowdStrikeCSPMReader-good", "/", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Principal":{"AWS":["`+connector+`","`+registry+`"]},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-good-1111"}}}]}`)
+	good.TrustReader(goodRole)
+	badRole := bad.CSPMRole("CrowdStrikeCSPMReader-bad", "/", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Principal":{"AWS":["`+connector+`","`+registry+`"]},"Action":"sts:AssumeRole"}]}`)
+	bad.TrustReader(badRole)
+
+	// Run summaries go to a topic; a queue subscribed to it lets the test read them.
+	admin := org.Admin()
+	ctx := context.Background()
+	topic, err := sns.NewFromConfig(admin).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("ecr-onboard")})
+	require.NoError(t, err)
+	queue, err := sqs.NewFromConfig(admin).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("summaries")})
+	require.NoError(t, err)
+	_, err = sns.NewFromConfig(admin).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String("arn:aws:sqs:us-east-1:" + orgtest.HomeAccount + ":summaries")})
+	require.NoError(t, err)
+	fn := org.FunctionConfig()
+	org.Enforce()
+
+	accounts := []falconsim.Account{
+		{ID: "111111111111", RoleARN: goodRole, ExternalID: "ext-good-1111", Regions: []string{"us-east-1"}, TrustsRegistryAssessment: true},
+		{ID: "222222222222", RoleARN: badRole, ExternalID: "ext-bad-2222", Regions: []string{"us-east-1"}, TrustsRegistryAssessment: true},
 	}
-	w.Header().Set("Content-Type", "text/xml")
-	switch action {
-	case "GetCallerIdentity":
-		fmt.Fprint(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>
-<Arn>arn:aws-us-gov:sts::123456789012:assumed-role/ecr-onboard/fn</Arn><UserId>AROAEXAMPLE:fn</UserId><Account>123456789012</Account>
-</GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
-	case "AssumeRole":
-		role := r.Form.Get("RoleArn")
-		if !f.openRoles[role] {
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>
-<Message>User is not authorized to perform: sts:AssumeRole on resource: %s</Message></Error><RequestId>2</RequestId></ErrorResponse>`, role)
-			return
-		}
-		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>
-<AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>
-</Credentials><AssumedRoleUser><Arn>%s/ecr-onboard-trust-check</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>
-<ResponseMetadata><RequestId>3</RequestId></ResponseMetadata></AssumeRoleResponse>`, role)
-	case "Publish":
-		f.published = append(f.published, r.Form.Get("Subject")+"\n"+r.Form.Get("Message"))
-		fmt.Fprint(w, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m1</MessageId></PublishResult><ResponseMetadata><RequestId>4</RequestId></ResponseMetadata></PublishResponse>`)
-	default:
-		w.WriteHeader(http.StatusBadRequest)
-	}
-}
-
-// awsEnv points the AWS SDK's default configuration at fake, and only at it.
-func awsEnv(t *testing.T, fake http.Handler) {
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	empty := filepath.Join(t.TempDir(), "empty")
-	require.NoError(t, os.WriteFile(empty, nil, 0o600))
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL": srv.URL, "AWS_REGION": "us-gov-west-1",
-		"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example",
-		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty, "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
-}
-
-func TestVerifyTrustHomePartitionAndSNSThroughTheAWSSDK(t *testing.T) {
-	accounts := falconsim.GenerateAccounts(3, []string{"us-east-1"})
-	fake := &fakeAWS{openRoles: map[string]bool{accounts[1].RoleARN: true}}
-	awsEnv(t, fake)
-
 	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
 	sim.AddAccounts(accounts...)
 	srv := falconsim.StartTLS(sim)
 	defer srv.Close()
 	env := map[string]string{
 		"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret,
-		"VERIFY_TRUST": "true", "SNS_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:ecr-onboard",
+		"VERIFY_TRUST": "true", "SNS_TOPIC_ARN": aws.ToString(topic.TopicArn),
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
-	runner, err := app.NewRunner(context.Background(), cfg, app.Deps{HTTPClient: srv.Client(), LoadAWS: func(ctx context.Context) (aws.Config, error) {
-		return awsconfig.LoadDefaultConfig(ctx)
-	}})
+	runner, err := app.NewRunner(ctx, cfg, app.Deps{HTTPClient: srv.Client(), LoadAWS: func(context.Context) (aws.Config, error) { return fn, nil }})
 	require.NoError(t, err)
 
-	report, err := runner.Run(context.Background(), onboard.Request{Trigger: onboard.TriggerManual})
+	report, err := runner.Run(ctx, onboard.Request{Trigger: onboard.TriggerManual})
 	require.NoError(t, err)
 
-	assert.Equal(t, "123456789012", report.HomeAccount)
-	assert.Equal(t, "aws-us-gov", report.Partition)
-	assert.Len(t, report.Registries.Created, 2)
+	assert.Equal(t, orgtest.HomeAccount, report.HomeAccount)
+	assert.Equal(t, "aws", report.Partition)
+	require.Len(t, report.Registries.Created, 1)
+	assert.Equal(t, "111111111111", report.Registries.Created[0].AccountID)
 	require.Len(t, report.Accounts.Skipped, 1)
-	assert.Equal(t, accounts[1].ID, report.Accounts.Skipped[0].AccountID)
-	assert.Contains(t, report.Accounts.Skipped[0].Reason, "WITHOUT an external ID")
-	assert.Empty(t, fake.externalIDs, "the probe never sends an external ID")
-	require.Len(t, fake.published, 1)
-	assert.Contains(t, fake.published[0], "ecr-onboard: 2 created")
-	assert.Contains(t, fake.published[0], "WITHOUT an external ID")
+	skip := report.Accounts.Skipped[0]
+	assert.Equal(t, "222222222222", skip.AccountID)
+	assert.Contains(t, skip.Reason, "VERIFY_TRUST: the trust policy of "+badRole+" lets CrowdStrike (or anyone) in without CSPM's external ID")
+	assert.Contains(t, skip.Reason, "has no sts:ExternalId condition")
+	assert.Equal(t, map[string]int{"STS.GetCallerIdentity": 1, "STS.AssumeRole": 2, "IAM.GetRole": 2, "SNS.Publish": 1}, count(org.Calls()),
+		"two calls per account checked")
+
+	msgs, err := sqs.NewFromConfig(admin).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10})
+	require.NoError(t, err)
+	require.Len(t, msgs.Messages, 1)
+	var envelope struct{ Subject, Message string }
+	require.NoError(t, json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &envelope))
+	assert.Equal(t, "ecr-onboard: 1 created, 0 updated, 0 deleted, 0 failed", envelope.Subject)
+	assert.Contains(t, envelope.Message, "has no sts:ExternalId condition")
 	for _, a := range accounts {
-		assert.NotContains(t, fake.published[0], a.ExternalID)
+		assert.NotContains(t, envelope.Message, a.ExternalID)
+		assert.NotContains(t, skip.Reason, a.ExternalID)
 	}
-	assert.Equal(t, []string{"GetCallerIdentity", "AssumeRole", "AssumeRole", "AssumeRole", "Publish"}, sortedCalls(fake.calls))
+
+	// Second run: account 1 is onboarded and unchanged, so it is not
+	// checked again; account 2 still is (it still has registrations to create).
+	before := count(org.Calls())
+	report, err = runner.Run(ctx, onboard.Request{Trigger: onboard.TriggerManual})
+	require.NoError(t, err)
+	assert.Empty(t, report.Registries.Created)
+	assert.Equal(t, 1, report.Registries.Unchanged)
+	after := count(org.Calls())
+	assert.Equal(t, 1, after["STS.AssumeRole"]-before["STS.AssumeRole"])
+	assert.Equal(t, 1, after["IAM.GetRole"]-before["IAM.GetRole"])
 }
 
-// sortedCalls sorts the probes between the first and the last call (they
-// run in parallel).
-func sortedCalls(c []string) []string {
-	out := slices.Clone(c)
-	if len(out) > 2 {
-		slices.Sort(out[1 : len(out)-1])
+func count(calls []string) map[string]int {
+	m := map[string]int{}
+	for _, c := range calls {
+		m[c]++
 	}
-	return out
+	return m
 }

@@ -1,4 +1,6 @@
 // Package awsapi is the AWS edge besides Secrets Manager: who and where the
-// tool runs (STS GetCallerIdentity), the VERIFY_TRUST probe (STS AssumeRole
-// without an external ID) and run summaries (SNS Publish).
+// tool runs (STS GetCallerIdentity), the VERIFY_TRUST check (TrustReader:
+// sts:AssumeRole into a member account's trust-reader role, iam:GetRole of the
+// CSPM role, trustpolicy.Verify), run summaries (SNS Publish) and the
+// continuation queue (SQS).
 package awsapi

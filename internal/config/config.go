@@ -15,6 +15,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -35,10 +36,13 @@ type Config struct {
 	RateShare          float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
 	DisconnectOnDelete bool
 	VerifyTrust        bool
-	Prune              bool
-	RegionSource       onboard.RegionSource
-	SNSTopicARN        string
-	LogLevel           slog.Level
+	// TrustReaderRole is the member-account role VERIFY_TRUST assumes to
+	// read the CSPM role's trust policy (TRUST_READER_ROLE).
+	TrustReaderRole string
+	Prune           bool
+	RegionSource    onboard.RegionSource
+	SNSTopicARN     string
+	LogLevel        slog.Level
 	// ContinuationQueueURL: the SQS queue a Lambda run that runs out of
 	// time leaves the rest of its work on (set by the template).
 	ContinuationQueueURL string
@@ -68,6 +72,9 @@ var (
 	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
 )
 
+// DefaultTrustReaderRole is the member stack's default trust-reader role name.
+const DefaultTrustReaderRole = "EcrOnboardTrustReader"
+
 // MaxConcurrencyLimit caps MAX_CONCURRENCY; more only collects 429s.
 const MaxConcurrencyLimit = 64
 
@@ -85,6 +92,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AliasPrefix:  env("ALIAS_PREFIX"),
 		SNSTopicARN:  env("SNS_TOPIC_ARN"),
 
+		TrustReaderRole: env("TRUST_READER_ROLE"),
+
 		ContinuationQueueURL: env("CONTINUATION_QUEUE_URL"),
 	}
 	if c.Cloud == "" {
@@ -92,6 +101,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.AliasPrefix == "" {
 		c.AliasPrefix = "ecr-onboard"
+	}
+	if c.TrustReaderRole == "" {
+		c.TrustReaderRole = DefaultTrustReaderRole
 	}
 	var errs []error // every problem at once, not one per deploy
 	check := func(e error) {
@@ -118,6 +130,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if !aliasPrefixPattern.MatchString(c.AliasPrefix) {
 		check(&Error{"ALIAS_PREFIX", "1-128 characters: letters, digits, '.', '-' or '_', starting with a letter or digit"})
+	}
+	if !iamrole.ValidRoleName(c.TrustReaderRole) {
+		check(&Error{"TRUST_READER_ROLE", fmt.Sprintf("%q is not an IAM role name (1-64 letters, digits and +=,.@_-; no path)", c.TrustReaderRole)})
 	}
 	if c.SNSTopicARN != "" && !snsARNPattern.MatchString(c.SNSTopicARN) {
 		check(&Error{"SNS_TOPIC_ARN", "not an SNS topic ARN"})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,6 +24,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "ecr-onboard", c.AliasPrefix)
 	assert.Equal(t, 8, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.Equal(t, "EcrOnboardTrustReader", c.TrustReaderRole)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
 	assert.Equal(t, onboard.RegionsActive, c.RegionSource)
 	assert.Equal(t, onboard.Scope{}, c.Scope())
@@ -43,6 +45,7 @@ func TestFullConfiguration(t *testing.T) {
 		"MAX_CONCURRENCY":      "16",
 		"DISCONNECT_ON_DELETE": "1",
 		"VERIFY_TRUST":         "TRUE",
+		"TRUST_READER_ROLE":    " Org.Reader+1 ",
 		"PRUNE":                "false",
 		"REGION_SOURCE":        " ECR-Inventory ",
 		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
@@ -58,6 +61,7 @@ func TestFullConfiguration(t *testing.T) {
 	assert.True(t, scope.HasAccount("111111111111") && scope.HasRegion("eu-west-1"))
 	assert.False(t, scope.HasAccount("222222222222") || scope.HasAccount("333333333333") || scope.HasRegion("us-west-2"))
 	assert.True(t, c.DryRun && c.DisconnectOnDelete && c.VerifyTrust)
+	assert.Equal(t, "Org.Reader+1", c.TrustReaderRole)
 	assert.False(t, c.Prune)
 	assert.Equal(t, onboard.RegionsECRInventory, c.RegionSource)
 	assert.Equal(t, 16, c.MaxConcurrency)
@@ -84,6 +88,10 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"MAX_CONCURRENCY", "65"},
 		{"DISCONNECT_ON_DELETE", "maybe"},
 		{"VERIFY_TRUST", "2"},
+		{"TRUST_READER_ROLE", "path/EcrOnboardTrustReader"},
+		{"TRUST_READER_ROLE", "arn:aws:iam::111111111111:role/EcrOnboardTrustReader"},
+		{"TRUST_READER_ROLE", "a role"},
+		{"TRUST_READER_ROLE", strings.Repeat("r", 65)},
 		{"PRUNE", "y"},
 		{"REGION_SOURCE", "inventory"},
 		{"REGION_SOURCE", "ecr_inventory"},

@@ -110,6 +110,8 @@ func TestChecksCatchBadTemplates(t *testing.T) {
 			wildcardActions, "NotAction"},
 		{"resource star", "Resource: !Ref SecretArn", "Resource: \"*\"",
 			wildcardActions, "Resource * for [secretsmanager:GetSecretValue]"},
+		{"resource star beside a resource-less action", "Action: sts:GetCallerIdentity", "Action: [sts:GetCallerIdentity, iam:ListRoles]",
+			wildcardActions, "Resource * for [sts:GetCallerIdentity iam:ListRoles]"},
 		{"missing variable", "          PRUNE: x\n", "",
 			func(d *doc) []string { return envMismatch(d, "Fn") }, "missing variable PRUNE"},
 		{"extra variable", "          PRUNE: x\n", "          PRUNE: x\n          FALCON_CLIENT_SECRET: x\n",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -22,7 +23,7 @@ import (
 var contractEnv = []string{
 	"FALCON_SECRET_ARN", "FALCON_CLOUD", "REGIONS", "REGION_SOURCE", "ACCOUNT_IDS", "EXCLUDE_ACCOUNT_IDS",
 	"DRY_RUN", "ALIAS_PREFIX", "MAX_CONCURRENCY", "RATE_SHARE", "DISCONNECT_ON_DELETE", "VERIFY_TRUST",
-	"PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL", "CONTINUATION_QUEUE_URL",
+	"TRUST_READER_ROLE", "PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL", "CONTINUATION_QUEUE_URL",
 }
 
 // externalIDName matches "externalid", "external_id", "External-Id", "EXTERNAL ID", ...
@@ -306,8 +307,11 @@ func stringList(v any) []string {
 	return []string{fmt.Sprint(v)}
 }
 
+// withoutResourceType are the actions IAM only grants on Resource "*".
+var withoutResourceType = []string{"sts:GetCallerIdentity", "iam:ListRoles"}
+
 // wildcardActions lists every IAM statement that uses NotAction or a "*" in an Action, and
-// every "*" Resource granted for something other than sts:GetCallerIdentity.
+// every "*" Resource granted for anything but one action without a resource type.
 func wildcardActions(d *doc) []string {
 	var problems []string
 	for _, st := range iamStatements(d) {
@@ -322,7 +326,7 @@ func wildcardActions(d *doc) []string {
 		}
 		if res, ok := st.body["Resource"]; ok {
 			for _, r := range stringList(res) {
-				if r == "*" && !(len(actions) == 1 && actions[0] == "sts:GetCallerIdentity") {
+				if r == "*" && !(len(actions) == 1 && slices.Contains(withoutResourceType, actions[0])) {
 					problems = append(problems, fmt.Sprintf("%s: Resource * for %v", st.path, actions))
 				}
 			}

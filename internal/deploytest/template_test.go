@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 )
 
 const (
@@ -145,7 +148,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	assert.Equal(t, map[string]any{"Ref": "NotificationTopic"}, byAction["sns:Publish"].body["Resource"])
 
 	// sts:AssumeRole appears in the Lambda trust policy and, for the function itself, only
-	// under VerifyTrustEnabled.
+	// under VerifyTrustEnabled and only on the member accounts' trust-reader role.
 	var assume []statement
 	for _, st := range iamStatements(d) {
 		for _, a := range stringList(st.body["Action"]) {
@@ -158,7 +161,12 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	}
 	require.Len(t, assume, 1)
 	assert.Equal(t, []string{"VerifyTrustEnabled"}, assume[0].guards)
-	assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/*"}, assume[0].body["Resource"])
+	assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${TrustReaderRoleName}"}, assume[0].body["Resource"])
+
+	// The name the function assumes is the name it may assume.
+	env, _ := d.properties(functionID)["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	assert.Equal(t, map[string]any{"Ref": "TrustReaderRoleName"}, vars["TRUST_READER_ROLE"])
 }
 
 // TestPartitionAware: resources never hard-code the commercial partition.
@@ -176,7 +184,7 @@ func TestParametersAndConsoleForm(t *testing.T) {
 		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
 		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
 		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune", "RateShare",
-		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "VerifyTrust",
+		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustReaderRoleName", "VerifyTrust",
 	}
 	var got []string
 	for name, p := range d.typed.Parameters {
@@ -246,6 +254,9 @@ func TestParameterPatterns(t *testing.T) {
 		{"ScheduleExpression", "every day", false},
 		{"NotificationEmail", "ops@example.com", true},
 		{"NotificationEmail", "ops", false},
+		{"TrustReaderRoleName", "EcrOnboardTrustReader", true},
+		{"TrustReaderRoleName", "path/Reader", false},
+		{"TrustReaderRoleName", "*", false},
 	}
 	for _, c := range cases {
 		p := d.typed.Parameters[c.param]
@@ -253,6 +264,19 @@ func TestParameterPatterns(t *testing.T) {
 		re := regexp.MustCompile(*p.AllowedPattern)
 		assert.Equal(t, c.ok, re.MatchString(c.value) && len(c.value) >= derefInt(p.MinLength), "%s=%q", c.param, c.value)
 	}
+}
+
+// TestTrustReaderNameIsTheConfigRule: the stack accepts exactly the role names
+// TRUST_READER_ROLE accepts (iamrole.ValidRoleName), so a deploy never starts a
+// function that refuses its own configuration.
+func TestTrustReaderNameIsTheConfigRule(t *testing.T) {
+	d := loadTemplate(t)
+	re := regexp.MustCompile(*d.typed.Parameters["TrustReaderRoleName"].AllowedPattern)
+	for _, name := range []string{"EcrOnboardTrustReader", "a", "a+b=c,d.e@f_g-h", strings.Repeat("r", 64), strings.Repeat("r", 65),
+		"", "path/Reader", "a b", "*", "é", "arn:aws:iam::111111111111:role/R"} {
+		assert.Equal(t, iamrole.ValidRoleName(name), re.MatchString(name), "%q", name)
+	}
+	assert.Equal(t, config.DefaultTrustReaderRole, d.typed.Parameters["TrustReaderRoleName"].Default)
 }
 
 func TestOptionalResourcesAreConditional(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/go-openapi/strfmt"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
 // RegistryAssessmentPrincipal is the CrowdStrike role that assumes customer
-// roles to read container registries. A role must trust it for registry
-// credential validation to succeed.
-const RegistryAssessmentPrincipal = "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole"
+// roles to read container registries (commercial partition). A role must
+// trust it for registry credential validation to succeed.
+var RegistryAssessmentPrincipal, _ = crowdstrike.RegistryAssessmentPrincipal("aws")
 
 var roleARN = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/.+$`)
 

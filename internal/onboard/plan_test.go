@@ -365,3 +365,19 @@ func TestJudgeAppliesTheRunsRules(t *testing.T) {
 	_, _, ok := Judge(all, "999999999999")
 	assert.False(t, ok)
 }
+
+// A rejected credential's hint names the registry-assessment principal of
+// the registry's partition, from the one table (internal/crowdstrike); a
+// partition without one says so instead of naming the commercial one.
+func TestRejectedCredentialHintPerPartition(t *testing.T) {
+	for region, want := range map[string]string{
+		"us-east-1":     "let arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole assume",
+		"us-gov-west-1": "let arn:aws-us-gov:iam::358431324613:role/CrowdStrikeCustomerRegistryAssessmentRole assume",
+		"cn-north-1":    "CrowdStrike publishes no registry-assessment principal in partition aws-cn",
+	} {
+		f := failure(Registry{URL: RegistryURL("111111111111", region), Region: region}, ErrCredentialRejected)
+		assert.Contains(t, f.Hint, want, region)
+	}
+	f := failure(Registry{Region: "cn-north-1"}, ErrCredentialRejected)
+	assert.NotContains(t, f.Hint, "292230061137", "no fallback to the commercial principal")
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
 // Report is the result of a run (CONTRACT §5). It never holds an external ID
@@ -233,21 +235,17 @@ func failure(r Registry, err error) Failure {
 func hint(r Registry, err error) string {
 	switch {
 	case errors.Is(err, ErrCredentialRejected):
-		return fmt.Sprintf("let %s assume %s: add it to the role's trust policy with the same sts:ExternalId condition CSPM uses (deploy/trust-policy.json)",
-			RegistryAssessmentPrincipal(Partition(r.Region)), r.Credential.RoleARN)
+		partition := Partition(r.Region)
+		principal, ok := crowdstrike.RegistryAssessmentPrincipal(partition)
+		if !ok {
+			return fmt.Sprintf("CrowdStrike publishes no registry-assessment principal in partition %s: Container Security cannot assume %s", partition, r.Credential.RoleARN)
+		}
+		return fmt.Sprintf("let %s assume %s: add it to the role's trust policy with the same sts:ExternalId condition CSPM uses "+
+			"(deploy/member/template.yaml for an organisation, deploy/trust-policy.json for one account)", principal, r.Credential.RoleARN)
 	case errors.Is(err, ErrAccessDenied):
 		return ScopesHint
 	case errors.Is(err, ErrUncertain):
 		return "Falcon did not confirm the write; the next run re-checks and retries it"
 	}
 	return ""
-}
-
-// RegistryAssessmentPrincipal is the role Container Security's image
-// assessment assumes customer roles from, per partition.
-func RegistryAssessmentPrincipal(partition string) string {
-	if partition == "aws-us-gov" {
-		return "arn:aws-us-gov:iam::358431324613:role/CrowdStrikeCustomerRegistryAssessmentRole"
-	}
-	return "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole"
 }

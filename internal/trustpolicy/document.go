@@ -123,9 +123,6 @@ func parseStatement(i int, m map[string]any) (*statement, error) {
 			}
 		}
 		slices.SortFunc(s.ext.entries, func(a, b extEntry) int { return strings.Compare(a.op, b.op) })
-		for _, e := range s.ext.entries {
-			s.ext.ops = append(s.ext.ops, e.op)
-		}
 	}
 	return s, nil
 }
@@ -170,8 +167,6 @@ func glob(pattern, s string) bool {
 // extCondition is every sts:ExternalId entry of a statement's Condition.
 type extCondition struct {
 	entries []extEntry
-	ops     []string
-	values  []string // of the first binding entry that does not match
 }
 
 type extEntry struct {
@@ -188,32 +183,61 @@ const (
 	extOK                      // requires exactly the wanted ID
 )
 
+// binding reports whether an entry requires sts:ExternalId to be one of its
+// values: StringEquals, or StringLike without wildcards.
+func (e extEntry) binding() bool {
+	return e.op == "StringEquals" ||
+		(e.op == "StringLike" && !slices.ContainsFunc(e.values, func(v string) bool { return strings.ContainsAny(v, "*?") }))
+}
+
 // state classifies the condition against the wanted external ID. Condition
-// entries are ANDed, so one binding StringEquals (or wildcard-free
-// StringLike) with exactly the wanted ID pins it; any binding entry with
-// other values means the statement does not work with the wanted ID alone.
-func (c *extCondition) state(want string) extState {
+// entries are ANDed, so one binding entry with exactly the wanted ID pins
+// it; any binding entry with other values means the statement does not work
+// with the wanted ID alone.
+func (c extCondition) state(want string) extState {
 	if len(c.entries) == 0 {
 		return extMissing
 	}
 	ok := false
 	for _, e := range c.entries {
-		binding := e.op == "StringEquals" ||
-			(e.op == "StringLike" && !slices.ContainsFunc(e.values, func(v string) bool { return strings.ContainsAny(v, "*?") }))
-		if !binding {
+		if !e.binding() {
 			continue
 		}
 		if len(e.values) == 1 && e.values[0] == want {
 			ok = true
 			continue
 		}
-		c.values = e.values
 		return extWrong
 	}
 	if ok {
 		return extOK
 	}
 	return extWeak
+}
+
+// pinned is the one external ID the condition requires, if it requires
+// exactly one (every binding entry names that one value, and there is one).
+func (c extCondition) pinned() (string, bool) {
+	id := ""
+	for _, e := range c.entries {
+		if !e.binding() {
+			continue
+		}
+		if len(e.values) != 1 || (id != "" && e.values[0] != id) {
+			return "", false
+		}
+		id = e.values[0]
+	}
+	return id, id != ""
+}
+
+// ops are the condition operators sts:ExternalId appears under.
+func (c extCondition) ops() []string {
+	out := make([]string, len(c.entries))
+	for i, e := range c.entries {
+		out[i] = e.op
+	}
+	return out
 }
 
 // addAWS adds an AWS principal to the statement (a string becomes an array).
@@ -235,12 +259,13 @@ func (s *statement) addAWS(p string) {
 }
 
 // removeAWS removes an AWS principal from s; a statement left with no
-// principal at all is removed from the document.
-func (d *document) removeAWS(s *statement, p string) {
+// principal at all is removed from the document. One principal left becomes
+// a string unless keepList.
+func (d *document) removeAWS(s *statement, p string, keepList bool) {
 	pr := s.m["Principal"].(map[string]any)
 	s.aws = slices.DeleteFunc(s.aws, func(x string) bool { return x == p })
 	switch {
-	case len(s.aws) > 1:
+	case len(s.aws) > 1 || (len(s.aws) == 1 && keepList):
 		pr["AWS"] = toAny(s.aws)
 	case len(s.aws) == 1:
 		pr["AWS"] = s.aws[0]

@@ -1,18 +1,24 @@
-// Package trustpolicy works out the IAM trust policy a CSPM role needs so
-// that Container Security's registry assessment can assume it with the same
-// external ID CSPM uses, and merges that into a role's current policy without
-// widening it. It is pure: no I/O, documents in, documents out.
+// Package trustpolicy holds the rules for a CSPM role's IAM trust policy:
+// Container Security's registry assessment may assume the role with the same
+// external ID CSPM uses, and nobody may assume it without one. It is pure:
+// documents in, documents and verdicts out, no I/O.
 //
-// The rules:
-//   - the role must trust exactly two CrowdStrike principals for this: the
-//     CSPM connector principal and the registry-assessment principal of the
-//     role's partition, both with "StringEquals": {"sts:ExternalId": <CSPM's ID>};
-//   - unrelated statements are never touched; the registry principal is added
-//     to the statement that already trusts the CSPM principal with that ID;
-//   - a policy that lets anyone ("*") assume the role, or lets a CrowdStrike
-//     principal assume it without the external ID, or binds the CSPM principal
-//     to a different external ID, is refused: it must be fixed by its owner
-//     first, not papered over.
+// The safety rules live in one place (rules.go) and serve three callers:
+//   - Analyze: the CLI helper (`ecr-onboard trust-policy`), which knows
+//     CSPM's external ID and merges what is missing into the policy;
+//   - Verify: VERIFY_TRUST, which reads the policy in the member account and
+//     refuses an account whose policy lets CrowdStrike in without it;
+//   - Prepare / Revert: the member-account setup (custom resource), which
+//     reads the external ID from the role's own CSPM statement, adds the
+//     registry-assessment principal to that statement, and takes it away again.
+//
+// The rules: a statement that lets anyone ("*", or NotPrincipal) assume the
+// role, or lets a CrowdStrike principal assume it without a StringEquals
+// sts:ExternalId condition equal to CSPM's external ID, is refused: its owner
+// must fix it first, nothing here papers over it. Unrelated statements are
+// never touched, and nothing beyond the CSPM connector principal and the
+// registry-assessment principal of the role's partition is ever added.
+// Refusal texts never contain an external ID.
 package trustpolicy
 
 import (
@@ -21,22 +27,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
-)
-
-// Default CSPM connector principals, used only when neither CSPM nor the
-// role's trust policy says which principal CSPM assumes the role from.
-const (
-	DefaultCSPMPrincipalCommercial = "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnector"
-	DefaultCSPMPrincipalGovCloud   = "arn:aws-us-gov:iam::358431324613:role/CrowdStrikeCSPMConnector"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
 // StatementSid names the statement this package adds when the policy has no
 // statement trusting the CSPM principal with the external ID yet.
 const StatementSid = "CrowdStrikeCSPMAndRegistryAssessment"
-
-// crowdStrikeAccounts own CrowdStrike's principals (commercial, GovCloud).
-var crowdStrikeAccounts = []string{"292230061137", "358431324613"}
 
 // Source says where the CSPM principal came from.
 type Source string
@@ -80,32 +76,8 @@ type Analysis struct {
 // Correct reports whether the policy already is what the role needs.
 func (a *Analysis) Correct() bool { return len(a.Refusals) == 0 && len(a.Missing) == 0 }
 
-// ErrUnsupportedPartition is returned for partitions without known
-// CrowdStrike principals (e.g. aws-cn).
-var ErrUnsupportedPartition = errors.New("no known CrowdStrike registry-assessment principal for this partition")
-
-// RegistryPrincipal is the registry-assessment principal of a partition.
-func RegistryPrincipal(partition string) (string, error) {
-	switch partition {
-	case "aws", "aws-us-gov":
-		return onboard.RegistryAssessmentPrincipal(partition), nil
-	}
-	return "", fmt.Errorf("partition %q: %w", partition, ErrUnsupportedPartition)
-}
-
-// DefaultCSPMPrincipal is the usual CSPM connector principal of a partition.
-func DefaultCSPMPrincipal(partition string) (string, error) {
-	switch partition {
-	case "aws":
-		return DefaultCSPMPrincipalCommercial, nil
-	case "aws-us-gov":
-		return DefaultCSPMPrincipalGovCloud, nil
-	}
-	return "", fmt.Errorf("partition %q: %w", partition, ErrUnsupportedPartition)
-}
-
 func (w Want) validate() error {
-	if _, err := RegistryPrincipal(w.Partition); err != nil {
+	if _, err := crowdstrike.For(w.Partition); err != nil {
 		return err
 	}
 	if strings.TrimSpace(w.ExternalID) == "" || w.ExternalID != strings.TrimSpace(w.ExternalID) {
@@ -133,12 +105,14 @@ func Resolve(want Want, currentPolicy string) (Principals, error) {
 	return resolve(want, stmts), nil
 }
 
+// resolve: CSPM's own answer, else the principal the policy already trusts
+// with the external ID, else the partition's usual connector. want is valid.
 func resolve(want Want, stmts []*statement) Principals {
-	reg, _ := RegistryPrincipal(want.Partition)
+	cs, _ := crowdstrike.For(want.Partition)
+	reg := cs.RegistryAssessment
 	if want.CSPMPrincipal != "" {
 		return Principals{CSPM: want.CSPMPrincipal, CSPMSource: SourceCSPM, Registry: reg}
 	}
-	def, _ := DefaultCSPMPrincipal(want.Partition)
 	var candidates []string
 	for _, s := range stmts {
 		if !s.allow || !s.assumeRole || s.wildcard || s.ext.state(want.ExternalID) != extOK {
@@ -152,21 +126,20 @@ func resolve(want Want, stmts []*statement) Principals {
 	}
 	// Prefer the usual connector, then any principal in a CrowdStrike
 	// account, then whatever the statement trusts.
-	slices.SortStableFunc(candidates, func(a, b string) int { return rank(a, def) - rank(b, def) })
+	rank := func(p string) int {
+		switch {
+		case p == cs.CSPMConnector:
+			return 0
+		case crowdstrike.IsCrowdStrike(p):
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(candidates, func(a, b string) int { return rank(a) - rank(b) })
 	if len(candidates) > 0 {
 		return Principals{CSPM: candidates[0], CSPMSource: SourcePolicy, Registry: reg}
 	}
-	return Principals{CSPM: def, CSPMSource: SourceDefault, Registry: reg}
-}
-
-func rank(p, def string) int {
-	switch {
-	case p == def:
-		return 0
-	case crowdStrikePrincipal(p):
-		return 1
-	}
-	return 2
+	return Principals{CSPM: cs.CSPMConnector, CSPMSource: SourceDefault, Registry: reg}
 }
 
 // Statement is the statement the role needs, as a JSON object.
@@ -199,82 +172,36 @@ func Analyze(currentPolicy string, want Want) (*Analysis, error) {
 		return nil, err
 	}
 	a := &Analysis{Principals: resolve(want, d.stmts), Before: encode(d.raw, "  ")}
-	cspm, reg, id := a.CSPM, a.Registry, want.ExternalID
-
-	var target *statement // trusts the CSPM principal with the external ID
-	regOK := false        // registry principal trusted with the external ID
-	var stale []*statement
-	for _, s := range d.stmts {
-		if !s.allow || !s.assumeRole {
-			continue
-		}
-		if s.wildcard {
-			a.Refusals = append(a.Refusals, fmt.Sprintf(`%s lets any AWS principal ("*") assume the role: remove that before adding CrowdStrike principals`, s.label()))
-			continue
-		}
-		if s.notPrincipal {
-			a.Refusals = append(a.Refusals, fmt.Sprintf("%s allows sts:AssumeRole with NotPrincipal (everyone except the listed principals): remove that first", s.label()))
-			continue
-		}
-		hasCSPM, hasReg := slices.Contains(s.aws, cspm), slices.Contains(s.aws, reg)
-		var cs []string
-		for _, p := range s.aws {
-			if p == cspm || p == reg || crowdStrikePrincipal(p) {
-				cs = append(cs, p)
-			}
-		}
-		if len(cs) == 0 {
-			continue // unrelated: left exactly as it is
-		}
-		switch st := s.ext.state(id); st {
-		case extMissing, extWeak:
-			why := "has no sts:ExternalId condition"
-			if st == extWeak {
-				why = fmt.Sprintf("does not require the external ID (sts:ExternalId only under %s)", strings.Join(s.ext.ops, ", "))
-			}
-			a.Refusals = append(a.Refusals, fmt.Sprintf(`%s lets %s assume the role but %s: a role CrowdStrike can assume without its external ID must not be onboarded; add "StringEquals": {"sts:ExternalId": %q} to it first`,
-				s.label(), strings.Join(cs, ", "), why, id))
-		case extWrong:
-			switch {
-			case hasCSPM:
-				a.Refusals = append(a.Refusals, fmt.Sprintf("%s trusts the CSPM principal %s with sts:ExternalId %s, but CSPM's external ID for this account is %q: fix the CSPM registration or the role first",
-					s.label(), cspm, quoteAll(s.ext.values), id))
-			case hasReg:
-				stale = append(stale, s) // an older registry statement (e.g. ID rotated): moved below
-			}
-		case extOK:
-			if hasCSPM && target == nil {
-				target = s
-			}
-			if hasReg {
-				regOK = true
-			}
-		}
+	r := check(d, a.Principals, want.ExternalID)
+	a.Refusals = r.refusals(false)
+	if len(a.Refusals) > 0 {
+		a.After = a.Before
+		return a, nil
 	}
 
-	for _, s := range stale {
-		a.Missing = append(a.Missing, fmt.Sprintf("%s trusts the registry-assessment principal with sts:ExternalId %s, not CSPM's %q: remove the principal there",
-			s.label(), quoteAll(s.ext.values), id))
-		d.removeAWS(s, reg)
+	for _, s := range r.stale {
+		a.Missing = append(a.Missing, fmt.Sprintf("%s trusts the registry-assessment principal with another sts:ExternalId than CSPM's for this account: remove the principal there",
+			s.label()))
+		d.removeAWS(s, a.Registry, false)
 	}
 	switch {
-	case target == nil:
-		add := []string{cspm}
-		if !regOK {
-			add = append(add, reg)
+	case r.target == nil:
+		add := []string{a.CSPM}
+		if !r.regOK {
+			add = append(add, a.Registry)
 		}
-		a.Missing = append(a.Missing, fmt.Sprintf("no statement trusts the CSPM principal %s with sts:ExternalId %q: add statement %q trusting %s",
-			cspm, id, StatementSid, strings.Join(add, " and ")))
-		st := Statement(a.Principals, id)
+		a.Missing = append(a.Missing, fmt.Sprintf("no statement trusts the CSPM principal %s with CSPM's sts:ExternalId: add statement %q trusting %s",
+			a.CSPM, StatementSid, strings.Join(add, " and ")))
+		st := Statement(a.Principals, want.ExternalID)
 		st["Principal"] = map[string]any{"AWS": toAny(add)}
 		d.appendStatement(st)
-	case !regOK:
-		a.Missing = append(a.Missing, fmt.Sprintf("the registry-assessment principal %s is not trusted with sts:ExternalId %q: add it to %s, which trusts the CSPM principal with that ID",
-			reg, id, target.label()))
-		target.addAWS(reg)
+	case !r.regOK:
+		a.Missing = append(a.Missing, fmt.Sprintf("the registry-assessment principal %s is not trusted with CSPM's sts:ExternalId: add it to %s, which trusts the CSPM principal with that ID",
+			a.Registry, r.target.label()))
+		r.target.addAWS(a.Registry)
 	}
 
-	if len(a.Refusals) > 0 || len(a.Missing) == 0 {
+	if len(a.Missing) == 0 {
 		a.After = a.Before
 		return a, nil
 	}
@@ -284,31 +211,10 @@ func Analyze(currentPolicy string, want Want) (*Analysis, error) {
 	return a, nil
 }
 
-func quoteAll(vs []string) string {
-	q := make([]string, len(vs))
-	for i, v := range vs {
-		q[i] = fmt.Sprintf("%q", v)
-	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
 func toAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = s
 	}
 	return out
-}
-
-// crowdStrikePrincipal reports whether an AWS principal (ARN or bare
-// account ID) belongs to one of CrowdStrike's accounts.
-func crowdStrikePrincipal(p string) bool {
-	acct := p
-	if parts := strings.Split(p, ":"); len(parts) >= 6 && parts[0] == "arn" {
-		acct = parts[4]
-	}
-	return slices.Contains(crowdStrikeAccounts, acct)
 }

@@ -7,15 +7,27 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
 const (
 	extID   = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-	cspm    = DefaultCSPMPrincipalCommercial
+	cspm    = "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnector"
 	reg     = "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole"
-	govCSPM = DefaultCSPMPrincipalGovCloud
+	govCSPM = "arn:aws-us-gov:iam::358431324613:role/CrowdStrikeCSPMConnector"
 	govReg  = "arn:aws-us-gov:iam::358431324613:role/CrowdStrikeCustomerRegistryAssessmentRole"
 )
+
+// The constants above are the table's, spelled out so a change to the
+// table shows up here.
+func TestPrincipalsAreTheTable(t *testing.T) {
+	for partition, want := range map[string][2]string{"aws": {cspm, reg}, "aws-us-gov": {govCSPM, govReg}} {
+		p, err := crowdstrike.For(partition)
+		require.NoError(t, err)
+		assert.Equal(t, want, [2]string{p.CSPMConnector, p.RegistryAssessment})
+	}
+}
 
 var commercial = Want{Partition: "aws", ExternalID: extID, CSPMPrincipal: cspm}
 
@@ -125,12 +137,12 @@ func TestAnalyze(t *testing.T) {
 		"wrong external ID on the CSPM statement is refused, showing both": {
 			policy:  `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"` + cspm + `"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"someone-elses-id"}}}]}`,
 			want:    Want{Partition: "aws", ExternalID: extID}, // CSPM gave no principal: the default is checked
-			refused: []string{`sts:ExternalId "someone-elses-id", but CSPM's external ID for this account is "` + extID + `"`},
+			refused: []string{"trusts the CSPM principal " + cspm + " with another sts:ExternalId than CSPM's for this account"},
 		},
 		"CSPM statement that also accepts another ID is refused": {
 			policy:  `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"` + cspm + `"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":["` + extID + `","other"]}}}]}`,
 			want:    commercial,
-			refused: []string{`["` + extID + `", "other"]`},
+			refused: []string{"with another sts:ExternalId than CSPM's for this account (or with more than one)"},
 		},
 		`Principal "*" is refused`: {
 			policy:  `{"Statement":[` + cspmStatement(cspm, extID) + `,{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-123"}}}]}`,
@@ -151,7 +163,7 @@ func TestAnalyze(t *testing.T) {
 			policy: `{"Statement":[` + cspmStatement(cspm, extID) + `,` +
 				`{"Sid":"CrowdStrikeRegistryAssessment","Effect":"Allow","Principal":{"AWS":"` + reg + `"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"old-id"}}}]}`,
 			want:    commercial,
-			missing: []string{`with sts:ExternalId "old-id"`, "is not trusted"},
+			missing: []string{`statement 2 ("CrowdStrikeRegistryAssessment") trusts the registry-assessment principal with another sts:ExternalId`, "is not trusted"},
 			check: func(t *testing.T, a *Analysis) {
 				st := statements(t, a.Updated)
 				require.Len(t, st, 1, "the emptied old statement is dropped")
@@ -203,6 +215,7 @@ func TestAnalyze(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a, err := Analyze(tc.policy, tc.want)
 			require.NoError(t, err)
+			assertNoExternalID(t, append(a.Refusals, a.Missing...)...)
 			require.Len(t, a.Refusals, len(tc.refused), "refusals: %q", a.Refusals)
 			for i, r := range tc.refused {
 				assert.Contains(t, a.Refusals[i], r)
@@ -234,6 +247,17 @@ func TestAnalyze(t *testing.T) {
 				tc.check(t, a)
 			}
 		})
+	}
+}
+
+// assertNoExternalID: refusals and changes describe statements, never the
+// IDs in them (they go to reports, logs and CloudFormation events).
+func assertNoExternalID(t *testing.T, texts ...string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, id := range []string{extID, "someone-elses-id", "old-id", `"other"`} {
+			assert.NotContains(t, text, id)
+		}
 	}
 }
 

@@ -1,0 +1,229 @@
+package deploytest
+
+import (
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+)
+
+// The member-account template (deploy/member/template.yaml): the StackSet that prepares every
+// CSPM role and, optionally, creates the trust reader VerifyTrust assumes.
+
+const (
+	memberPath     = "../../deploy/member/template.yaml"
+	setupID        = "CspmRolePreparation"
+	readerID       = "TrustReaderRole"
+	ecrReadOnlyARN = "arn:${AWS::Partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+)
+
+func loadMember(t *testing.T) *doc {
+	t.Helper()
+	data, err := os.ReadFile(memberPath)
+	require.NoError(t, err)
+	d, err := parseTemplate(data)
+	require.NoError(t, err, "deploy/member/template.yaml must parse (goformation, intrinsics kept)")
+	return d
+}
+
+func TestMemberTemplateShape(t *testing.T) {
+	d := loadMember(t)
+	assert.Nil(t, d.raw["Transform"], "a plain template: StackSets take it as it is")
+	want := map[string]string{
+		"MemberSetupRole":     "AWS::IAM::Role",
+		"MemberSetupFunction": "AWS::Lambda::Function",
+		"MemberSetupLogGroup": "AWS::Logs::LogGroup",
+		"MemberSetupPolicy":   "AWS::IAM::RolePolicy",
+		setupID:               "Custom::EcrOnboardCspmRole",
+		readerID:              "AWS::IAM::Role",
+	}
+	got := map[string]string{}
+	for id, r := range d.section("Resources") {
+		got[id], _ = r.(map[string]any)["Type"].(string)
+	}
+	assert.Equal(t, want, got)
+	assert.Empty(t, unresolvedReferences(d))
+	assert.Empty(t, externalIDKnobs(d))
+	assert.Empty(t, wildcardActions(d))
+
+	fn := d.properties("MemberSetupFunction")
+	assert.Equal(t, "provided.al2023", fn["Runtime"])
+	assert.Equal(t, []any{"arm64"}, fn["Architectures"])
+	assert.Equal(t, "bootstrap", fn["Handler"])
+	assert.Equal(t, map[string]any{"S3Bucket": map[string]any{"Ref": "CodeS3Bucket"}, "S3Key": map[string]any{"Ref": "CodeS3Key"}}, fn["Code"])
+	assert.Equal(t, map[string]any{"Fn::Sub": "/aws/lambda/${MemberSetupFunction}"}, d.properties("MemberSetupLogGroup")["LogGroupName"])
+}
+
+// TestMemberSetupResource: the custom resource's properties are exactly those cmd/member-setup
+// accepts (it refuses any other), and runs after its permissions and log group exist, so that
+// stack deletion deletes it (undoing the setup) before them.
+func TestMemberSetupResource(t *testing.T) {
+	d := loadMember(t)
+	props := d.properties(setupID)
+	var names []string
+	for k := range props {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"CspmRoleName", "Revision", "ServiceToken"}, names)
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "MemberSetupFunction.Arn"}, props["ServiceToken"])
+	assert.ElementsMatch(t, []any{"MemberSetupPolicy", "MemberSetupLogGroup"}, d.resource(setupID)["DependsOn"])
+
+	// Outputs and the reader use only the attributes the function answers with
+	// (cmd/member-setup TestCreateUpdateDelete pins its Data).
+	answered := []string{"RoleArn", "RoleName", "RegistryPrincipal", "TrustPolicyUpdated", "EcrReadOnlyAttached"}
+	for _, m := range regexp.MustCompile(setupID+`\.(\w+)`).FindAllStringSubmatch(mustRead(t, memberPath), -1) {
+		assert.Contains(t, answered, m[1])
+	}
+}
+
+// TestMemberSetupLeastPrivilege: the setup function may change trust policies of this account's
+// roles only (the CSPM role alone when named), attach and detach only the ECR read-only policy,
+// and list roles only when it has to find the CSPM role.
+func TestMemberSetupLeastPrivilege(t *testing.T) {
+	d := loadMember(t)
+	roleScope := map[string]any{"Fn::If": []any{"HasCspmRoleName",
+		[]any{
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${CspmRoleName}"},
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*/${CspmRoleName}"},
+		},
+		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"},
+	}}
+	byAction := map[string]statement{}
+	for _, st := range iamStatements(d) {
+		if strings.HasPrefix(st.path, "Resources.MemberSetupPolicy.") {
+			for _, a := range stringList(st.body["Action"]) {
+				byAction[a] = st
+			}
+		}
+	}
+	var actions []string
+	for a := range byAction {
+		actions = append(actions, a)
+	}
+	sort.Strings(actions)
+	assert.Equal(t, []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:GetRole", "iam:ListAttachedRolePolicies",
+		"iam:ListRoles", "iam:UpdateAssumeRolePolicy", "logs:CreateLogStream", "logs:PutLogEvents"}, actions)
+	for _, a := range []string{"iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy", "iam:DetachRolePolicy"} {
+		assert.Equal(t, roleScope, byAction[a].body["Resource"], a)
+	}
+	for _, a := range []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy"} {
+		assert.Equal(t, map[string]any{"ArnEquals": map[string]any{"iam:PolicyARN": map[string]any{"Fn::Sub": ecrReadOnlyARN}}},
+			byAction[a].body["Condition"], a)
+	}
+	assert.Equal(t, []string{"!HasCspmRoleName"}, byAction["iam:ListRoles"].guards)
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "MemberSetupLogGroup.Arn"}, byAction["logs:PutLogEvents"].body["Resource"])
+}
+
+// TestTrustReaderRole: only the onboarding function's role may assume it, from within the
+// organisation, and it may read the CSPM role and nothing else.
+func TestTrustReaderRole(t *testing.T) {
+	d := loadMember(t)
+	assert.Equal(t, "CreateTrustReader", d.resource(readerID)["Condition"])
+	props := d.properties(readerID)
+	assert.Equal(t, map[string]any{"Ref": "TrustReaderRoleName"}, props["RoleName"])
+	assert.Equal(t, map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect":    "Allow",
+		"Principal": map[string]any{"AWS": map[string]any{"Ref": "OnboardingRoleArn"}},
+		"Action":    "sts:AssumeRole",
+		"Condition": map[string]any{"StringEquals": map[string]any{"aws:PrincipalOrgID": map[string]any{"Ref": "OrganizationId"}}},
+	}}}, props["AssumeRolePolicyDocument"])
+	var reader []statement
+	for _, st := range iamStatements(d) {
+		if strings.HasPrefix(st.path, "Resources."+readerID+".Properties.Policies") {
+			reader = append(reader, st)
+		}
+	}
+	require.Len(t, reader, 1)
+	assert.Equal(t, "iam:GetRole", reader[0].body["Action"])
+	assert.Equal(t, map[string]any{"Fn::GetAtt": setupID + ".RoleArn"}, reader[0].body["Resource"])
+
+	rule, _ := d.section("Rules")["TrustReaderNeedsTheOnboardingRole"].(map[string]any)
+	require.NotNil(t, rule, "TrustReader=true without the onboarding role or organisation is refused at deploy time")
+	assert.Equal(t, map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "TrustReader"}, "true"}}, rule["RuleCondition"])
+}
+
+// TestMemberParameters: described, in the console form once, patterns agreeing with the Go rules
+// and with the onboarding template.
+func TestMemberParameters(t *testing.T) {
+	d := loadMember(t)
+	iface, _ := d.typed.Metadata["AWS::CloudFormation::Interface"].(map[string]any)
+	require.NotNil(t, iface)
+	seen := map[string]int{}
+	groups, _ := iface["ParameterGroups"].([]any)
+	for _, g := range groups {
+		gm, _ := g.(map[string]any)
+		for _, p := range stringList(gm["Parameters"]) {
+			seen[p]++
+		}
+	}
+	labels, _ := iface["ParameterLabels"].(map[string]any)
+	for name, p := range d.typed.Parameters {
+		assert.NotEmpty(t, deref(p.Description), name)
+		assert.Equal(t, 1, seen[name], "parameter %s in exactly one ParameterGroup", name)
+		assert.Contains(t, labels, name)
+		if p.AllowedPattern != nil && p.Default != nil {
+			assert.Regexp(t, *p.AllowedPattern, stringOf(p.Default), name)
+		}
+	}
+
+	for _, name := range []string{"EcrOnboardTrustReader", "a+b=c,d.e@f_g-h", strings.Repeat("r", 65), "path/R", "a b", "*"} {
+		reader := regexp.MustCompile(*d.typed.Parameters["TrustReaderRoleName"].AllowedPattern)
+		cspm := regexp.MustCompile(*d.typed.Parameters["CspmRoleName"].AllowedPattern)
+		assert.Equal(t, iamrole.ValidRoleName(name), reader.MatchString(name), name)
+		assert.Equal(t, iamrole.ValidRoleName(name), cspm.MatchString(name), name)
+	}
+	assert.Equal(t, config.DefaultTrustReaderRole, d.typed.Parameters["TrustReaderRoleName"].Default)
+	onboarding := loadTemplate(t)
+	assert.Equal(t, *onboarding.typed.Parameters["TrustReaderRoleName"].AllowedPattern, *d.typed.Parameters["TrustReaderRoleName"].AllowedPattern)
+
+	for param, cases := range map[string]map[string]bool{
+		"OnboardingRoleArn": {"": true, "arn:aws:iam::111122223333:role/ecr-onboard-EcrOnboardFunctionRole-AbC123": true,
+			"arn:aws-us-gov:iam::111122223333:role/x": true, "arn:aws:iam::111122223333:user/x": false, "*": false},
+		"OrganizationId": {"": true, "o-a1b2c3d4e5": true, "o-": false, "r-abcd": false},
+		"CodeS3Bucket":   {"my-artifacts": true, "": false, "My_Bucket": false},
+	} {
+		re := regexp.MustCompile(*d.typed.Parameters[param].AllowedPattern)
+		for v, ok := range cases {
+			assert.Equal(t, ok, re.MatchString(v), "%s=%q", param, v)
+		}
+	}
+}
+
+// TestMemberPartitionAware: no resource hard-codes the commercial partition.
+func TestMemberPartitionAware(t *testing.T) {
+	text := mustRead(t, memberPath)
+	resources := text[strings.Index(text, "\nResources:"):strings.Index(text, "\nOutputs:")]
+	assert.NotContains(t, resources, "arn:aws:")
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestReadmeStackSetUpdatesKeepEveryParameter: update-stack-set without a parameter resets it to
+// its default, so every update command in the README names each member parameter.
+func TestReadmeStackSetUpdatesKeepEveryParameter(t *testing.T) {
+	d := loadMember(t)
+	readme := mustRead(t, "../../README.md")
+	commands := regexp.MustCompile(`(?s)aws cloudformation update-stack-set .*?\n\n`).FindAllString(readme, -1)
+	require.NotEmpty(t, commands)
+	for _, c := range commands {
+		for name := range d.typed.Parameters {
+			assert.Contains(t, c, "ParameterKey="+name+",", "README update-stack-set command must keep %s:\n%s", name, c)
+		}
+	}
+	for name := range d.typed.Parameters {
+		assert.Contains(t, readme, name, "README names member parameter %s", name)
+	}
+}
