@@ -56,6 +56,8 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, stdout, "hint:")
 	assert.Contains(t, stdout, "skipped accounts (3)")
 	assert.Contains(t, stdout, "0 created", "the second run creates nothing")
+	assert.Regexp(t, `registrations created +7 +2\n`, stdout, "both region sources side by side")
+	assert.Contains(t, stdout, "1 without an ECR repository in the inventory")
 }
 
 // The built binary, as a user runs it, against the simulator served over

@@ -76,6 +76,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		MaxConcurrency: cfg.MaxConcurrency,
 		WriteMargin:    10 * time.Second,
 		Prune:          cfg.Prune,
+		RegionSource:   cfg.RegionSource,
 		Logger:         deps.Logger,
 		StartRun:       fc.StartRun,
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	// read the CSPM role's trust policy (TRUST_READER_ROLE).
 	TrustReaderRole string
 	Prune           bool
+	RegionSource    onboard.RegionSource
 	SNSTopicARN     string
 	LogLevel        slog.Level
 	// ContinuationQueueURL: the SQS queue a Lambda run that runs out of
@@ -156,6 +157,9 @@ func Load(getenv func(string) string) (Config, error) {
 	check(e)
 	c.Prune, e = boolVar("PRUNE", env("PRUNE"))
 	check(e)
+	if c.RegionSource, e = onboard.ParseRegionSource(strings.ToLower(env("REGION_SOURCE"))); e != nil {
+		check(&Error{"REGION_SOURCE", e.Error()})
+	}
 	c.MaxConcurrency, e = concurrency(env("MAX_CONCURRENCY"))
 	check(e)
 	c.RateShare, e = rateShare(env("RATE_SHARE"))

@@ -26,6 +26,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.Equal(t, "EcrOnboardTrustReader", c.TrustReaderRole)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
+	assert.Equal(t, onboard.RegionsActive, c.RegionSource)
 	assert.Equal(t, onboard.Scope{}, c.Scope())
 	assert.Error(t, c.RequireCredentials(), "no credentials configured")
 }
@@ -46,6 +47,7 @@ func TestFullConfiguration(t *testing.T) {
 		"VERIFY_TRUST":         "TRUE",
 		"TRUST_READER_ROLE":    " Org.Reader+1 ",
 		"PRUNE":                "false",
+		"REGION_SOURCE":        " ECR-Inventory ",
 		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
 		"LOG_LEVEL":            "debug",
 	})
@@ -61,6 +63,7 @@ func TestFullConfiguration(t *testing.T) {
 	assert.True(t, c.DryRun && c.DisconnectOnDelete && c.VerifyTrust)
 	assert.Equal(t, "Org.Reader+1", c.TrustReaderRole)
 	assert.False(t, c.Prune)
+	assert.Equal(t, onboard.RegionsECRInventory, c.RegionSource)
 	assert.Equal(t, 16, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
 	assert.NoError(t, c.RequireCredentials())
@@ -90,6 +93,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"TRUST_READER_ROLE", "a role"},
 		{"TRUST_READER_ROLE", strings.Repeat("r", 65)},
 		{"PRUNE", "y"},
+		{"REGION_SOURCE", "inventory"},
+		{"REGION_SOURCE", "ecr_inventory"},
 		{"SNS_TOPIC_ARN", "topic"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "info+2"},

@@ -24,31 +24,74 @@ const (
 // Run starts the simulator in process with sample accounts (one already
 // onboarded, one with a broken trust policy, one confused-deputy case, …),
 // runs the real reconcile twice and prints both summaries: the second run
-// shows that a reconcile is safe to repeat.
+// shows that a reconcile is safe to repeat. Then it runs the first
+// reconcile again on a fresh copy of the same tenant with
+// REGION_SOURCE=ecr-inventory and sets the two first runs side by side.
 func Run(ctx context.Context, w io.Writer) error {
+	active, held, err := runs(ctx, w, nil, 1,
+		"First run: onboard every CSPM account's ECR registries (REGION_SOURCE=active, the default)",
+		"Second run on the same Falcon state: nothing left to do")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nFalcon now holds %d registries. Failed and skipped entries above are the sample\n"+
+		"accounts' deliberate problems; each says why and how to fix it.\n", held)
+	inventory, _, err := runs(ctx, w, map[string]string{"REGION_SOURCE": "ecr-inventory"}, 3,
+		"The same tenant, fresh, with REGION_SOURCE=ecr-inventory: only regions where Falcon's cloud asset inventory lists an ECR repository")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== 4. Side by side: the first run on the same sample tenant\n\n")
+	sideBySide(w, active, inventory)
+	return nil
+}
+
+// runs reconciles a fresh simulator with the demo accounts once per title,
+// with extraEnv, printing each summary; it returns the first report and how
+// many registries Falcon holds at the end.
+func runs(ctx context.Context, w io.Writer, extraEnv map[string]string, number int, titles ...string) (onboard.Report, int, error) {
 	sim := falconsim.New(falconsim.Options{ClientID: ClientID, ClientSecret: ClientSecret})
 	falconsim.DemoFixtures(sim)
 	srv := falconsim.StartTLS(sim)
 	defer srv.Close()
 
-	runner, err := NewRunner(ctx, srv.URL, srv.Client(), nil)
+	runner, err := NewRunner(ctx, srv.URL, srv.Client(), extraEnv)
 	if err != nil {
-		return err
+		return onboard.Report{}, 0, err
 	}
-	for i, title := range []string{
-		"First run: onboard every CSPM account's ECR registries",
-		"Second run on the same Falcon state: nothing left to do",
-	} {
-		fmt.Fprintf(w, "\n== %d. %s\n\n", i+1, title)
+	var first onboard.Report
+	for i, title := range titles {
+		fmt.Fprintf(w, "\n== %d. %s\n\n", number+i, title)
 		report, err := runner.Run(ctx, onboard.Request{Trigger: onboard.TriggerCLI})
 		if err != nil {
-			return err
+			return onboard.Report{}, 0, err
 		}
 		report.WriteSummary(w)
+		if i == 0 {
+			first = report
+		}
 	}
-	fmt.Fprintf(w, "\nFalcon now holds %d registries. Failed and skipped entries above are the sample\n"+
-		"accounts' deliberate problems; each says why and how to fix it.\n", len(sim.Registries()))
-	return nil
+	return first, len(sim.Registries()), nil
+}
+
+// sideBySide prints the two modes' first runs as columns.
+func sideBySide(w io.Writer, active, inventory onboard.Report) {
+	noRepository := func(r onboard.Report) string {
+		if n := r.Accounts.NoECRRepository; n != nil {
+			return fmt.Sprint(n.Count)
+		}
+		return "-"
+	}
+	row := func(what string, a, b any) { fmt.Fprintf(w, "  %-40s %8v %15v\n", what, a, b) }
+	row("REGION_SOURCE", active.RegionSource, inventory.RegionSource)
+	row("registrations created", len(active.Registries.Created), len(inventory.Registries.Created))
+	row("registries desired", active.Registries.Desired, inventory.Registries.Desired)
+	row("already registered (unchanged)", active.Registries.Unchanged, inventory.Registries.Unchanged)
+	row("failed (the role does not trust Falcon)", active.Failures(), inventory.Failures())
+	row("accounts eligible", active.Accounts.Eligible, inventory.Accounts.Eligible)
+	row("accounts skipped", len(active.Accounts.Skipped), len(inventory.Accounts.Skipped))
+	row("accounts without an ECR repository", noRepository(active), noRepository(inventory))
+	row("API calls", active.APICalls, inventory.APICalls)
 }
 
 // NewRunner is a Runner wired exactly as in production, through the

@@ -21,7 +21,7 @@ import (
 // deliberately absent from the Lambda. CONTINUATION_QUEUE_URL is the stack's own queue for runs
 // longer than one invocation (README, Performance), not a user setting.
 var contractEnv = []string{
-	"FALCON_SECRET_ARN", "FALCON_CLOUD", "REGIONS", "ACCOUNT_IDS", "EXCLUDE_ACCOUNT_IDS",
+	"FALCON_SECRET_ARN", "FALCON_CLOUD", "REGIONS", "REGION_SOURCE", "ACCOUNT_IDS", "EXCLUDE_ACCOUNT_IDS",
 	"DRY_RUN", "ALIAS_PREFIX", "MAX_CONCURRENCY", "RATE_SHARE", "DISCONNECT_ON_DELETE", "VERIFY_TRUST",
 	"TRUST_READER_ROLE", "PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL", "CONTINUATION_QUEUE_URL",
 }

@@ -184,7 +184,7 @@ func TestParametersAndConsoleForm(t *testing.T) {
 		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
 		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
 		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune", "RateShare",
-		"Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustReaderRoleName", "VerifyTrust",
+		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustReaderRoleName", "VerifyTrust",
 	}
 	var got []string
 	for name, p := range d.typed.Parameters {

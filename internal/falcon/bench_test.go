@@ -3,6 +3,7 @@ package falcon_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -140,6 +141,71 @@ func BenchmarkConcurrency(b *testing.B) {
 			for range b.N {
 				onboard1(b, falconsim.Options{RateLimitPerMinute: 6000, RateLimitBurst: 100, Latency: 20 * time.Millisecond}, 40, allRegions,
 					map[string]string{"MAX_CONCURRENCY": c, "RATE_SHARE": "1"}, 0)
+			}
+		})
+	}
+}
+
+// BenchmarkRegionSource is the first onboarding of 1,000 accounts x 17
+// regions where Falcon's cloud asset inventory lists ECR repositories (1 to
+// 3 each) in 10% of the account and region pairs, once per
+// REGION_SOURCE, on the same tenant: 20 ms per request, MAX_CONCURRENCY 8,
+// no 429 (the simulator enforces no limit) and the same pace in both: the
+// client's, RATE_SHARE=1 of the 6,000 requests a minute the simulator
+// advertises. Reports registrations created, API calls (the inventory's
+// apart) and wall time. Minutes long (active mode): `make bench`.
+func BenchmarkRegionSource(b *testing.B) {
+	accounts := falconsim.GenerateAccounts(1000, allRegions)
+	rng := rand.New(rand.NewPCG(14, 14))
+	pairs := rng.Perm(len(accounts) * len(allRegions))[:len(accounts)*len(allRegions)/10]
+	withRepositories := map[string]bool{}
+	type repo struct{ account, region, name string }
+	var repos []repo
+	for _, p := range pairs {
+		a, region := accounts[p/len(allRegions)], allRegions[p%len(allRegions)]
+		withRepositories[a.ID] = true
+		for i := range 1 + rng.IntN(3) {
+			repos = append(repos, repo{a.ID, region, fmt.Sprint("repo-", i)})
+		}
+	}
+	for _, source := range []string{"active", "ecr-inventory"} {
+		b.Run("region-source="+source, func(b *testing.B) {
+			for range b.N {
+				sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret, Latency: 20 * time.Millisecond})
+				sim.AddAccounts(accounts...)
+				for _, r := range repos {
+					sim.AddRepository(r.account, r.region, r.name)
+				}
+				srv := falconsim.StartTLS(sim)
+				runner, err := demo.NewRunner(context.Background(), srv.URL, srv.Client(), map[string]string{"REGION_SOURCE": source, "RATE_SHARE": "1"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				report, err := runner.Run(context.Background(), onboard.Request{})
+				wall := time.Since(start)
+				srv.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				want := len(accounts) * len(allRegions)
+				if source == "ecr-inventory" {
+					want = len(pairs)
+					if n := report.Accounts.NoECRRepository; n == nil || n.Count != len(accounts)-len(withRepositories) {
+						b.Fatalf("no_ecr_repository %+v, want %d", n, len(accounts)-len(withRepositories))
+					}
+				}
+				if len(report.Registries.Created) != want || len(report.Registries.Failed) != 0 || len(sim.Registries()) != want {
+					b.Fatalf("created %d (failed %d, in Falcon %d), want %d", len(report.Registries.Created), len(report.Registries.Failed), len(sim.Registries()), want)
+				}
+				b.ReportMetric(float64(len(report.Registries.Created)), "created")
+				b.ReportMetric(float64(report.APICalls), "api-calls")
+				b.ReportMetric(float64(inventoryCalls(sim)), "inventory-calls")
+				b.ReportMetric(float64(len(repos)), "repositories")
+				b.ReportMetric(wall.Seconds(), "wall-s")
+				if n := report.Accounts.NoECRRepository; n != nil {
+					b.ReportMetric(float64(n.Count), "no-repository-accounts")
+				}
 			}
 		})
 	}

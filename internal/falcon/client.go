@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
+	"github.com/crowdstrike/gofalcon/falcon/client/cloud_security_assets"
 	"github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
@@ -42,6 +43,7 @@ type Config struct {
 type Client struct {
 	cspm        cloud_aws_registration.ClientService
 	registries  falcon_container_image.ClientService
+	assets      cloud_security_assets.ClientService // REGION_SOURCE=ecr-inventory only
 	transport   *transport
 	keys        *keyring
 	concurrency int
@@ -105,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return &Client{
 		cspm:        cloud_aws_registration.New(rt, strfmt.Default),
 		registries:  falcon_container_image.New(rt, strfmt.Default),
+		assets:      cloud_security_assets.New(rt, strfmt.Default),
 		transport:   t,
 		keys:        keys,
 		concurrency: max(cfg.Concurrency, 1),

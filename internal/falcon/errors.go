@@ -39,6 +39,9 @@ func messages(err error) string {
 	var p3 interface {
 		GetPayload() *models.MsaspecResponseFields
 	}
+	var p4 interface { // the cloud asset inventory's errors
+		GetPayload() *models.RestCursorResponseFields
+	}
 	switch {
 	case errors.As(err, &p1) && p1.GetPayload() != nil:
 		errs = p1.GetPayload().Errors
@@ -46,6 +49,8 @@ func messages(err error) string {
 		errs = p2.GetPayload().Errors
 	case errors.As(err, &p3) && p3.GetPayload() != nil:
 		errs = p3.GetPayload().Errors
+	case errors.As(err, &p4) && p4.GetPayload() != nil:
+		errs = p4.GetPayload().Errors
 	}
 	var msgs []string
 	for _, e := range errs {

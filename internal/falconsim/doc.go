@@ -1,7 +1,8 @@
 // Package falconsim is an in-memory simulator of the subset of the
 // CrowdStrike Falcon API that ecr-onboard uses: OAuth2 client-credentials
-// tokens, AWS cloud-registration account queries/entities, and
-// container-security (registry assessment) registry CRUD.
+// tokens, AWS cloud-registration account queries/entities,
+// container-security (registry assessment) registry CRUD, and the cloud
+// asset inventory's resource queries/entities (ECR repositories).
 //
 // It exists so that tests and local demos can exercise the real gofalcon
 // v0.22.0 generated clients without a Falcon tenant. Responses are encoded

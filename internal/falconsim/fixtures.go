@@ -62,6 +62,13 @@ func ECRURL(accountID, region string) string {
 //     prod-checkout's role (ARN account != account ID).
 //   - 777777777777 sandbox-dev: empty external ID.
 //   - 888888888888 archive-cold: no active regions.
+//
+// The cloud asset inventory lists ECR repositories of prod-payments
+// (us-east-1, us-west-2), prod-checkout (us-east-1), data-lake
+// (ap-southeast-2, and us-west-1 where CSPM has it inactive) and
+// legacy-batch (us-east-1), of shared-tools, and of 999999999999, an
+// account CSPM does not list; staging-web has none. It also lists an S3
+// bucket.
 func DemoFixtures(s *Sim) {
 	healthy := func(id, name string, regions ...string) Account {
 		return Account{
@@ -88,6 +95,16 @@ func DemoFixtures(s *Sim) {
 	noRegions.Regions = nil
 
 	s.AddAccounts(payments, checkout, staging, dataLake, brokenTrust, deputy, noExt, noRegions)
+	for _, r := range []struct{ account, region, name string }{
+		{payments.ID, "us-east-1", "payments-api"}, {payments.ID, "us-east-1", "payments-worker"},
+		{payments.ID, "us-west-2", "payments-api"}, {checkout.ID, "us-east-1", "checkout-web"},
+		{dataLake.ID, "ap-southeast-2", "etl"}, {dataLake.ID, "us-west-1", "etl-archive"},
+		{brokenTrust.ID, "us-east-1", "batch"}, {deputy.ID, "us-east-1", "tools"},
+		{"999999999999", "us-east-1", "not-in-cspm"},
+	} {
+		s.AddRepository(r.account, r.region, r.name)
+	}
+	s.AddResource(Resource{AccountID: staging.ID, Region: "us-west-2", ResourceType: "AWS::S3::Bucket", ResourceID: "staging-assets"})
 	cred := onboard.Credential{RoleARN: payments.RoleARN, ExternalID: payments.ExternalID}
 	for _, region := range payments.Regions {
 		s.AddRegistry(Registry{

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
+	"github.com/crowdstrike/gofalcon/falcon/client/cloud_security_assets"
 	"github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/crowdstrike/gofalcon/falcon/models"
 	httptransport "github.com/go-openapi/runtime/client"
@@ -26,6 +27,7 @@ type env struct {
 	ctx context.Context
 	aws cloud_aws_registration.ClientService
 	img falcon_container_image.ClientService
+	csa cloud_security_assets.ClientService
 }
 
 func newEnv(t *testing.T, opts Options) *env {
@@ -47,6 +49,7 @@ func newEnv(t *testing.T, opts Options) *env {
 		ctx: context.Background(),
 		aws: cloud_aws_registration.New(tr, strfmt.Default),
 		img: falcon_container_image.New(tr, strfmt.Default),
+		csa: cloud_security_assets.New(tr, strfmt.Default),
 	}
 }
 

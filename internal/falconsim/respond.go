@@ -18,6 +18,8 @@ const (
 	pathAccountEntities  = "/cloud-security-registration-aws/entities/account/v1"
 	pathQueryRegistries  = "/container-security/queries/registries/v1"
 	pathRegistryEntities = "/container-security/entities/registries/v1"
+	pathQueryAssets      = "/cloud-security-assets/queries/resources/v1"
+	pathAssetEntities    = "/cloud-security-assets/entities/resources/v1"
 )
 
 // Response header names.

@@ -44,6 +44,9 @@ type Options struct {
 	// registry and CSPM account queries (asked for more, they serve this
 	// many). Defaults: 500 each.
 	RegistryPageMax, AccountPageMax int
+	// AssetPageMax silently caps the limit of the cloud asset inventory's
+	// ID query (default 1,000, the live maximum).
+	AssetPageMax int
 	// GovCloud says the tenant is in a Falcon GovCloud; registries in AWS
 	// GovCloud must then say aws_gov_using_commercial_connection=false
 	// (true from a commercial Falcon cloud).
@@ -77,6 +80,7 @@ type Sim struct {
 	accounts   map[string]*accountEntry
 	roles      map[string]role
 	registries []*regEntry // creation order
+	assets     []Resource  // cloud asset inventory, in the order added
 	faults     []*Fault
 	stats      Stats
 	bucket     *bucket
@@ -105,6 +109,9 @@ func New(opts Options) *Sim {
 	}
 	if opts.AccountPageMax <= 0 {
 		opts.AccountPageMax = DefaultAccountPageMax
+	}
+	if opts.AssetPageMax <= 0 {
+		opts.AssetPageMax = DefaultAssetPageMax
 	}
 	return &Sim{
 		opts:     opts,
@@ -153,6 +160,19 @@ func (s *Sim) route(method, path string) (h handlerFunc, known bool) {
 	case pathQueryRegistries:
 		if method == http.MethodGet {
 			return s.handleQueryRegistries, true
+		}
+		return nil, true
+	case pathQueryAssets:
+		if method == http.MethodGet {
+			return s.handleQueryAssets, true
+		}
+		return nil, true
+	case pathAssetEntities:
+		switch method {
+		case http.MethodGet:
+			return s.handleGetAssets, true
+		case http.MethodPost:
+			return s.handlePostAssets, true
 		}
 		return nil, true
 	case pathRegistryEntities:

@@ -41,15 +41,21 @@ type Policy struct {
 	// VERIFY_TRUST (a verdict in Observed.Trust). One not yet checked is
 	// held back and listed in Plan.Unverified.
 	VerifyTrust bool
+	// RegionSource says which of an account's regions get a registry
+	// (REGION_SOURCE). Pruning always goes by CSPM's active regions.
+	RegionSource RegionSource
 }
 
 // Observed is what a run read: CSPM's account records, Container
-// Security's registrations (both complete listings) and the verdicts of
-// VERIFY_TRUST, by account ID (nil: the account passed).
+// Security's registrations (both complete listings), the verdicts of
+// VERIFY_TRUST, by account ID (nil: the account passed), and with
+// RegionsECRInventory where the cloud asset inventory lists ECR
+// repositories (a complete listing too).
 type Observed struct {
-	Accounts   []Account
-	Registries []Registry
-	Trust      map[string]*Refusal
+	Accounts     []Account
+	Registries   []Registry
+	Trust        map[string]*Refusal
+	Repositories RepositoryRegions
 }
 
 // Plan is the difference between what CSPM says should be registered and
@@ -68,6 +74,11 @@ type Plan struct {
 	// Unverified are accounts the plan would write for that VERIFY_TRUST
 	// has not checked yet (Policy.VerifyTrust): skipped until it has.
 	Unverified []Account
+	// RegionSource is the policy's; with RegionsECRInventory, NoRepository
+	// lists the accounts in scope that have regions but no ECR repository
+	// in the inventory in any of them: neither eligible nor skipped.
+	RegionSource RegionSource
+	NoRepository []string
 }
 
 // Writes counts the plan's actions of a kind.
@@ -88,7 +99,7 @@ func (p Plan) Writes(kind ActionKind) int {
 // Owner made.
 func NewPlan(o Observed, p Policy) Plan {
 	accounts := judge(o.Accounts)
-	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries)}
+	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries), RegionSource: p.RegionSource}
 	if p.Mode == Disconnect {
 		plan.Actions = disconnects(accounts, o.Registries, p)
 		return plan
@@ -100,8 +111,13 @@ func NewPlan(o Observed, p Policy) Plan {
 		}
 		a, refusal := j.Account, j.refusal
 		var regions []string
+		var noRepository bool
 		if refusal == nil {
-			regions, refusal = regionsOf(a, p.Scope)
+			regions, noRepository, refusal = regionsOf(a, p, o.Repositories)
+		}
+		if noRepository {
+			plan.NoRepository = append(plan.NoRepository, a.ID)
+			continue // regions in scope, no ECR repository in any of them
 		}
 		if refusal == nil && len(regions) == 0 {
 			continue // none of its regions is in scope
@@ -215,7 +231,8 @@ func disconnects(accounts []judged, existing []Registry, p Policy) []Action {
 
 // prunes are the deletions PRUNE asks for: registrations owner made, in
 // scope, whose account CSPM no longer lists, or whose region is no longer
-// among the account's CSPM active regions. An account with no active region
+// among the account's CSPM active regions (never because the cloud asset
+// inventory lists no repository there: whatever the RegionSource). An account with no active region
 // at all, or whose record CSPM did not return, is left alone (that is CSPM
 // saying nothing, not "none"), and so is everything when CSPM lists no
 // account (an empty answer is more likely an outage or a lost API scope

@@ -25,6 +25,8 @@ type Report struct {
 	// RateLimited counts the answers of 429 this run received (each waited
 	// out and retried, or its write left for later).
 	RateLimited int64 `json:"rate_limited"`
+	// RegionSource is REGION_SOURCE: where the accounts' regions came from.
+	RegionSource RegionSource `json:"region_source"`
 	// Where the tool ran, when known (AWS account and partition).
 	HomeAccount string `json:"home_account,omitempty"`
 	Partition   string `json:"partition,omitempty"`
@@ -35,6 +37,16 @@ type AccountsReport struct {
 	Discovered int    `json:"discovered"`
 	Eligible   int    `json:"eligible"`
 	Skipped    []Skip `json:"skipped"`
+	// NoECRRepository (REGION_SOURCE=ecr-inventory only) counts the
+	// accounts in scope with regions but no ECR repository in Falcon's
+	// cloud asset inventory in any of them: neither eligible nor skipped.
+	NoECRRepository *AccountSample `json:"no_ecr_repository,omitempty"`
+}
+
+// AccountSample counts accounts and names a few of them (the first by ID).
+type AccountSample struct {
+	Count  int      `json:"count"`
+	Sample []string `json:"sample"`
 }
 
 // RegistriesReport lists what the run did to registries. Its arithmetic
@@ -110,6 +122,10 @@ func (r Report) Balanced() error {
 	if g.NotOwned.Count > g.Unchanged {
 		return fmt.Errorf("not owned %d > unchanged %d", g.NotOwned.Count, g.Unchanged)
 	}
+	if n := r.Accounts.NoECRRepository; n != nil && n.Count+r.Accounts.Eligible+len(r.Accounts.Skipped) > r.Accounts.Discovered {
+		return fmt.Errorf("no ECR repository %d + eligible %d + skipped %d > discovered %d",
+			n.Count, r.Accounts.Eligible, len(r.Accounts.Skipped), r.Accounts.Discovered)
+	}
 	if r.Complete && g.NotAttempted+g.DeleteNotAttempted > 0 {
 		return fmt.Errorf("complete with %d writes not attempted", g.NotAttempted+g.DeleteNotAttempted)
 	}
@@ -149,6 +165,11 @@ func newReport(p Plan) Report {
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
 		},
+	}
+	r.RegionSource = p.RegionSource
+	if p.RegionSource == RegionsECRInventory {
+		r.Accounts.NoECRRepository = &AccountSample{Count: len(p.NoRepository),
+			Sample: nonNil(p.NoRepository[:min(len(p.NoRepository), NoRepositorySample)])}
 	}
 	for _, reg := range p.NotOwned {
 		if trouble := reg.Trouble(); trouble != "" {

@@ -54,6 +54,9 @@ type Runner struct {
 	// Prune adds deletions of owned registrations whose account left CSPM
 	// or whose region is no longer active.
 	Prune bool
+	// RegionSource is REGION_SOURCE. With RegionsECRInventory, Falcon must
+	// also be an Inventory; it is read only then.
+	RegionSource RegionSource
 	// Verifier, when set, judges the role of every account a run is about
 	// to write for (VERIFY_TRUST).
 	Verifier TrustVerifier
@@ -150,6 +153,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
+		r.RegionSource = rn.RegionSource
 		r.StartedAt = start.UTC()
 		r.DurationMS = time.Since(start).Milliseconds()
 		c, l := rn.meter()
@@ -160,7 +164,8 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	if rn.StartRun != nil {
 		rn.StartRun(ctx, log)
 	}
-	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil}
+	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
+		RegionSource: rn.RegionSource}
 	switch {
 	case req.Disconnect:
 		policy.Mode, policy.VerifyTrust = Disconnect, false
@@ -181,6 +186,11 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	if o.Registries, err = rn.Falcon.Registries(ctx); err != nil {
 		return finish(unfinished()), fmt.Errorf("listing Container Security registries: %w", listingFailed{err})
 	}
+	if policy.RegionSource == RegionsECRInventory && policy.Mode != Disconnect {
+		if o.Repositories, err = rn.repositories(ctx); err != nil {
+			return finish(unfinished()), fmt.Errorf("reading ECR repositories from Falcon's cloud asset inventory (REGION_SOURCE=ecr-inventory): %w", err)
+		}
+	}
 
 	plan := NewPlan(o, policy)
 	if len(plan.Unverified) > 0 {
@@ -188,8 +198,8 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		plan = NewPlan(o, policy)
 	}
 	req.progress(Progress{Stage: StagePlan, Total: len(plan.Actions)})
-	log.Info("planned", "scope", policy.Scope.String(), "accounts", plan.Discovered, "eligible", len(plan.Eligible),
-		"skipped", len(plan.Skipped), "desired", plan.Desired, "existing", plan.Existing, "not_owned", len(plan.NotOwned),
+	log.Info("planned", "scope", policy.Scope.String(), "region_source", policy.RegionSource.String(),
+		"accounts", plan.Discovered, "eligible", len(plan.Eligible), "skipped", len(plan.Skipped), "no_ecr_repository", len(plan.NoRepository), "desired", plan.Desired, "existing", plan.Existing, "not_owned", len(plan.NotOwned),
 		"create", plan.Writes(Create), "update", plan.Writes(Update), "delete", plan.Writes(Delete))
 	for _, s := range plan.Skipped {
 		log.Warn("account skipped", "account_id", s.AccountID, "reason", s.Reason)
@@ -221,6 +231,16 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
 	return finish(report), nil
+}
+
+// repositories reads where the cloud asset inventory lists ECR
+// repositories (RegionsECRInventory).
+func (rn *Runner) repositories(ctx context.Context) (RepositoryRegions, error) {
+	inv, ok := rn.Falcon.(Inventory)
+	if !ok {
+		return nil, fmt.Errorf("this Falcon client (%T) cannot read the cloud asset inventory", rn.Falcon)
+	}
+	return inv.ECRRegions(ctx)
 }
 
 func (rn *Runner) meter() (calls, rateLimited int64) {

@@ -100,15 +100,19 @@ func (s Scope) String() string {
 	return out
 }
 
-// regionsOf is account a's regions in scope s: its CSPM active regions, or
-// when CSPM lists none the configured REGIONS; within the scope and the
-// role's partition (a role cannot serve another partition's registries),
-// sorted and unique. A refusal says why an account in scope has none.
-func regionsOf(a Account, s Scope) ([]string, *Refusal) {
-	regions := a.Regions
+// regionsOf is account a's regions under policy p: its CSPM active
+// regions, or when CSPM lists none the configured REGIONS; within the scope
+// and the role's partition (a role cannot serve another partition's
+// registries), sorted and unique. With RegionsECRInventory, only those of
+// them where repos (the cloud asset inventory) holds a repository of a;
+// noRepository then says a has regions in scope but none with a repository.
+// A refusal says why an account in scope has none.
+func regionsOf(a Account, p Policy, repos RepositoryRegions) (regions []string, noRepository bool, r *Refusal) {
+	s := p.Scope
+	regions = a.Regions
 	if len(regions) == 0 {
 		if len(s.configured) == 0 {
-			return nil, &Refusal{Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}
+			return nil, false, &Refusal{Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}
 		}
 		regions = s.configured
 	}
@@ -124,10 +128,16 @@ func regionsOf(a Account, s Scope) ([]string, *Refusal) {
 		}
 	}
 	if len(out) == 0 && len(other) > 0 {
-		return nil, &Refusal{Reason: fmt.Sprintf("CSPM active regions %s are not in the role's partition %q", strings.Join(other, ", "), partition)}
+		return nil, false, &Refusal{Reason: fmt.Sprintf("CSPM active regions %s are not in the role's partition %q", strings.Join(other, ", "), partition)}
 	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	out = slices.Compact(out)
+	if p.RegionSource == RegionsECRInventory && len(out) > 0 {
+		held := repos[a.ID]
+		out = slices.DeleteFunc(out, func(r string) bool { return !slices.Contains(held, r) })
+		return out, len(out) == 0, nil
+	}
+	return out, false, nil
 }
 
 // Narrowing asks a run to keep only some accounts and regions: the CLI's

@@ -3,6 +3,7 @@ package onboard
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // WriteSummary prints the report for a person: counts first, then every
@@ -14,7 +15,11 @@ func (r Report) WriteSummary(w io.Writer) {
 		would, title = "would be ", "dry run (nothing written)"
 	}
 	fmt.Fprintf(w, "ecr-onboard %s %s (%s): %d ms, %d API calls (%d answered 429)\n", title, r.RunID, r.Trigger, r.DurationMS, r.APICalls, r.RateLimited)
-	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped\n", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
+	fmt.Fprintf(w, "  accounts:   %d discovered, %d eligible, %d skipped", r.Accounts.Discovered, r.Accounts.Eligible, len(r.Accounts.Skipped))
+	if n := r.Accounts.NoECRRepository; n != nil {
+		fmt.Fprintf(w, ", %d without an ECR repository in the inventory", n.Count)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  registries: %d desired, %d listed in Falcon, %d unchanged, %d %screated, %d %supdated, %d %sdeleted, %d failed\n",
 		g.Desired, g.Existing, g.Unchanged, len(g.Created), would, len(g.Updated), would, len(g.Deleted), would, r.Failures())
 	if n := g.NotAttempted + g.DeleteNotAttempted; n > 0 {
@@ -49,6 +54,14 @@ func (r Report) WriteSummary(w io.Writer) {
 		if f.Hint != "" {
 			fmt.Fprintf(w, "    hint:  %s\n", f.Hint)
 		}
+	}
+	if n := r.Accounts.NoECRRepository; n != nil && n.Count > 0 {
+		fmt.Fprintf(w, "\nno ECR repository in Falcon's cloud asset inventory (%d; nothing registered for them until one is listed)\n  %s",
+			n.Count, strings.Join(n.Sample, ", "))
+		if n.Count > len(n.Sample) {
+			fmt.Fprintf(w, ", … (%d more)", n.Count-len(n.Sample))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Accounts.Skipped) > 0 {
 		fmt.Fprintf(w, "\nskipped accounts (%d)\n", len(r.Accounts.Skipped))
