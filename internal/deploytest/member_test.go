@@ -24,14 +24,7 @@ const (
 	ecrReadOnlyARN = "arn:${AWS::Partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
 )
 
-func loadMember(t *testing.T) *doc {
-	t.Helper()
-	data, err := os.ReadFile(memberPath)
-	require.NoError(t, err)
-	d, err := parseTemplate(data)
-	require.NoError(t, err, "deploy/member/template.yaml must parse (goformation, intrinsics kept)")
-	return d
-}
+func loadMember(t *testing.T) *doc { return load(t, memberPath) }
 
 func TestMemberTemplateShape(t *testing.T) {
 	d := loadMember(t)

@@ -20,12 +20,15 @@ const (
 	functionID   = "EcrOnboardFunction"
 )
 
-func loadTemplate(t *testing.T) *doc {
+func loadTemplate(t *testing.T) *doc { return load(t, templatePath) }
+
+// load parses a template the way CloudFormation sees it.
+func load(t *testing.T, path string) *doc {
 	t.Helper()
-	data, err := os.ReadFile(templatePath)
+	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	d, err := parseTemplate(data)
-	require.NoError(t, err, "template.yaml must parse (goformation, intrinsics kept)")
+	require.NoError(t, err, "%s must parse (goformation, intrinsics kept)", path)
 	return d
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -177,27 +176,7 @@ func TestInventoryLagAndPrune(t *testing.T) {
 // (from 1).
 func assetsRewrite(method, path string, edit func(n int32, body map[string]any)) func(*falconsim.Sim, http.Handler) http.Handler {
 	var n atomic.Int32
-	return func(_ *falconsim.Sim, next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if req.Method != method || req.URL.Path != path {
-				next.ServeHTTP(w, req)
-				return
-			}
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, req)
-			var body map[string]any
-			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
-				w.WriteHeader(rec.Code)
-				_, _ = w.Write(rec.Body.Bytes())
-				return
-			}
-			edit(n.Add(1), body)
-			b, _ := json.Marshal(body)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(b)
-		})
-	}
+	return answerRewrite(method, path, func(_ *http.Request, body map[string]any) { edit(n.Add(1), body) })
 }
 
 func TestInventoryListingCompleteOrFailed(t *testing.T) {

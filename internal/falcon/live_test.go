@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -138,28 +137,10 @@ func TestOwnedRegistrationInTroubleIsReasserted(t *testing.T) {
 // queryRewrite serves a query endpoint through next and lets edit change the
 // answer (its ids and pagination) before it is sent.
 func queryRewrite(path string, edit func(offset int, body map[string]any)) func(*falconsim.Sim, http.Handler) http.Handler {
-	return func(_ *falconsim.Sim, next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if req.Method != http.MethodGet || req.URL.Path != path {
-				next.ServeHTTP(w, req)
-				return
-			}
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, req)
-			var body map[string]any
-			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
-				w.WriteHeader(rec.Code)
-				_, _ = w.Write(rec.Body.Bytes())
-				return
-			}
-			offset, _ := strconv.Atoi(req.URL.Query().Get("offset"))
-			edit(offset, body)
-			b, _ := json.Marshal(body)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(b)
-		})
-	}
+	return answerRewrite(http.MethodGet, path, func(req *http.Request, body map[string]any) {
+		offset, _ := strconv.Atoi(req.URL.Query().Get("offset"))
+		edit(offset, body)
+	})
 }
 
 func pagination(body map[string]any) map[string]any {

@@ -12,6 +12,7 @@ package falcon_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -182,6 +183,32 @@ func bodyOf(req *http.Request) string {
 	defer rc.Close()
 	b, _ := io.ReadAll(rc)
 	return string(b)
+}
+
+// answerRewrite serves method on path through next and lets edit change a
+// successful JSON answer before it is sent; other requests and answers pass.
+func answerRewrite(method, path string, edit func(req *http.Request, body map[string]any)) func(*falconsim.Sim, http.Handler) http.Handler {
+	return func(_ *falconsim.Sim, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method != method || req.URL.Path != path {
+				next.ServeHTTP(w, req)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, req)
+			var body map[string]any
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+				return
+			}
+			edit(req, body)
+			b, _ := json.Marshal(body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(b)
+		})
+	}
 }
 
 // abortAfter serves the request with next into a buffer (so the simulator
