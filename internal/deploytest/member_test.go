@@ -54,7 +54,7 @@ func TestMemberTemplateShape(t *testing.T) {
 	assert.Equal(t, map[string]any{"Fn::Sub": "/aws/lambda/${MemberSetupFunction}"}, d.properties("MemberSetupLogGroup")["LogGroupName"])
 }
 
-// TestMemberSetupResource: the custom resource's properties are exactly those cmd/member-setup
+// TestMemberSetupResource: the custom resource's properties are exactly those internal/membersetup
 // accepts (it refuses any other), and runs after its permissions and log group exist, so that
 // stack deletion deletes it (undoing the setup) before them.
 func TestMemberSetupResource(t *testing.T) {
@@ -70,7 +70,7 @@ func TestMemberSetupResource(t *testing.T) {
 	assert.ElementsMatch(t, []any{"MemberSetupPolicy", "MemberSetupLogGroup"}, d.resource(setupID)["DependsOn"])
 
 	// Outputs and the reader use only the attributes the function answers with
-	// (cmd/member-setup TestCreateUpdateDelete pins its Data).
+	// (internal/membersetup TestCreateUpdateDelete pins its Data).
 	answered := []string{"RoleArn", "RoleName", "RegistryPrincipal", "TrustPolicyUpdated", "EcrReadOnlyAttached"}
 	for _, m := range regexp.MustCompile(setupID+`\.(\w+)`).FindAllStringSubmatch(mustRead(t, memberPath), -1) {
 		assert.Contains(t, answered, m[1])

@@ -8,7 +8,7 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
-// The member-account setup (deploy/member, cmd/member-setup) works without
+// The member-account setup (deploy/member, internal/membersetup) works without
 // CSPM's record: the external ID is the one the role's own CSPM statement
 // already requires, read from the policy, never configured. It adds the
 // registry-assessment principal to that statement and nothing else, so that

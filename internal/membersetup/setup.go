@@ -1,4 +1,15 @@
-package main
+// Package membersetup is the member-account custom resource of
+// deploy/member/template.yaml: it prepares the account's CSPM role for
+// Container Security registry assessment. The registry-assessment principal
+// of the account's partition joins the statement that trusts CrowdStrike's
+// CSPM connector, under the sts:ExternalId condition already there (read
+// from the role, never configured); the role gets
+// AmazonEC2ContainerRegistryReadOnly. Roles that trust "*" or let
+// CrowdStrike in without an external ID are refused (the rules are
+// internal/trustpolicy's). Stack deletion undoes exactly what was added,
+// as the physical ID records it. No Falcon API call, no external ID in any
+// property, response or log line.
+package membersetup
 
 import (
 	"context"
@@ -16,8 +27,8 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trustpolicy"
 )
 
-// roles is the IAM the setup needs (iamrole.Client).
-type roles interface {
+// Roles is the IAM the setup needs (iamrole.Client).
+type Roles interface {
 	GetRole(ctx context.Context, name string) (iamrole.Role, error)
 	ListRoles(ctx context.Context) ([]iamrole.Role, error)
 	UpdateTrustPolicy(ctx context.Context, name, doc string) error
@@ -26,10 +37,10 @@ type roles interface {
 	DetachPolicy(ctx context.Context, name, policyARN string) error
 }
 
-// setup answers the member stack's custom resource (Custom::EcrOnboardCspmRole).
-type setup struct {
+// Setup answers the member stack's custom resource (Custom::EcrOnboardCspmRole).
+type Setup struct {
 	// IAM is the account's IAM in partition.
-	IAM func(partition string) roles
+	IAM func(partition string) Roles
 	Log *slog.Logger
 }
 
@@ -56,7 +67,7 @@ func ecrReadOnly(partition string) string {
 // Handle is a cfn.CustomResourceFunction: Create and Update prepare the CSPM
 // role (and return what was done as the physical ID), Delete undoes exactly
 // that. A returned error is answered FAILED with the error as the reason.
-func (s *setup) Handle(ctx context.Context, ev cfn.Event) (physicalID string, data map[string]any, err error) {
+func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (physicalID string, data map[string]any, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
@@ -113,7 +124,7 @@ func failedID(ev cfn.Event, before applied) string {
 // CSPM statement (under the external ID already there), and it gets ECR read
 // access. before is what earlier requests did to the same stack's resource;
 // it stays ours to undo when this request finds it already in place.
-func (s *setup) apply(ctx context.Context, partition, roleName string, before applied) (string, map[string]any, error) {
+func (s *Setup) apply(ctx context.Context, partition, roleName string, before applied) (string, map[string]any, error) {
 	iam := s.IAM(partition)
 	role, err := s.find(ctx, iam, partition, roleName)
 	if err != nil {
@@ -158,7 +169,7 @@ func (s *setup) apply(ctx context.Context, partition, roleName string, before ap
 
 // find is the CSPM role: the one named, or else the one role of the account
 // that trusts CrowdStrike's CSPM connector under an sts:ExternalId condition.
-func (s *setup) find(ctx context.Context, iam roles, partition, name string) (iamrole.Role, error) {
+func (s *Setup) find(ctx context.Context, iam Roles, partition, name string) (iamrole.Role, error) {
 	cs, err := crowdstrike.For(partition)
 	if err != nil {
 		return iamrole.Role{}, err
@@ -213,7 +224,7 @@ func names(arns []string) string {
 
 // undo reverts what the physical ID says was done, and nothing else. A
 // role that is gone has nothing left to undo.
-func (s *setup) undo(ctx context.Context, partition, physicalID string) (string, map[string]any, error) {
+func (s *Setup) undo(ctx context.Context, partition, physicalID string) (string, map[string]any, error) {
 	a, ok := parseApplied(physicalID)
 	if !ok || a.Role == "" || (a.Addition == trustpolicy.NotAdded && !a.Attached) {
 		return physicalID, nil, nil

@@ -1,4 +1,4 @@
-package main
+package membersetup
 
 import (
 	"context"
@@ -39,7 +39,7 @@ const (
 type rig struct {
 	t    *testing.T
 	iam  *iam.Client
-	s    *setup
+	s    *Setup
 	url  string
 	mu   sync.Mutex
 	sent []cfn.Response
@@ -56,8 +56,8 @@ func newRig(t *testing.T, bare ...bool) *rig {
 	}
 	srv := mototest.Start(t, env...)
 	r := &rig{t: t, iam: iam.NewFromConfig(srv.Config())}
-	r.s = &setup{
-		IAM: func(partition string) roles { return iamrole.NewFromConfig(srv.Config(), partition) },
+	r.s = &Setup{
+		IAM: func(partition string) Roles { return iamrole.NewFromConfig(srv.Config(), partition) },
 		Log: slog.New(slog.NewJSONHandler(&r.logs, nil)),
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -427,7 +427,7 @@ func TestTemplatePermissionsSuffice(t *testing.T) {
 		"CSPM role named": {named, map[string]any{"CspmRoleName": "CrowdStrikeCSPMReader-x1y2"}},
 	} {
 		r := &rig{t: t}
-		r.s = &setup{IAM: func(partition string) roles { return iamrole.NewFromConfig(tc.cfg, partition) }, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		r.s = &Setup{IAM: func(partition string) Roles { return iamrole.NewFromConfig(tc.cfg, partition) }, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			var resp cfn.Response
 			body, _ := io.ReadAll(req.Body)
