@@ -82,9 +82,11 @@ func TestPacerLeavesTheOthersTheirReserve(t *testing.T) {
 
 // A wait that would end after the write deadline is not started.
 func TestPacerNotSentPastTheWriteDeadline(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	p := newPacer(1)
+	p.now = c.now
 	p.done(answer(60, 0)) // one request a second, nothing left
-	ctx := onboard.WithWriteDeadline(context.Background(), time.Now().Add(100*time.Millisecond))
+	ctx := onboard.WithWriteDeadline(context.Background(), c.t.Add(100*time.Millisecond))
 	assert.ErrorIs(t, p.wait(ctx), onboard.ErrNotSent)
 	assert.Zero(t, p.inFlight, "nothing claimed")
 }
