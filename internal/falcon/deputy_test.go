@@ -40,9 +40,6 @@ func TestConfusedDeputyRefusedWithoutWrites(t *testing.T) {
 		// (the simulator would accept the credential), so only the check stops it.
 		{deputyAccount("300000000001", victim.RoleARN, "victim-external-id-2", "commercial"), "belongs to account 200000000001"},
 		{deputyAccount("300000000002", role("200000000001"), "other-ext", "commercial", "eu-west-1"), "possible confused deputy"},
-		// Two accounts sharing one external ID: both skipped.
-		{deputyAccount("300000000003", role("300000000003"), "shared-external-id", "commercial"), "shared with 1 other"},
-		{deputyAccount("300000000004", role("300000000004"), "shared-external-id", "commercial"), "shared with 1 other"},
 		// Empty and whitespace external IDs.
 		{deputyAccount("300000000005", role("300000000005"), "", "commercial"), "no external ID"},
 		{deputyAccount("300000000006", role("300000000006"), "   ", "commercial"), "no external ID"},
@@ -69,7 +66,14 @@ func TestConfusedDeputyRefusedWithoutWrites(t *testing.T) {
 		{deputyAccount("30000000024", "arn:aws:iam::30000000024:role/x", "e24", "commercial"), "not a 12-digit"},
 		{deputyAccount("300000000025", role("300000000025"), "e25", "commercial", "us-east-1", "../../evil"), "not a valid AWS region"},
 	}
-	accounts := []falconsim.Account{victim}
+	// Two members of one organization share its external ID (as CSPM
+	// registers an organization): each is onboarded with its own role.
+	members := []falconsim.Account{
+		deputyAccount("300000000003", role("300000000003"), "org-external-id", "commercial"),
+		deputyAccount("300000000004", role("300000000004"), "org-external-id", "commercial"),
+	}
+	accepted := append([]falconsim.Account{victim}, members...)
+	accounts := slices.Clone(accepted)
 	for _, r := range refused {
 		accounts = append(accounts, r.account)
 	}
@@ -77,17 +81,22 @@ func TestConfusedDeputyRefusedWithoutWrites(t *testing.T) {
 
 	report := rg.run(t)
 
-	// The one healthy account is onboarded, with its own credential.
-	require.Len(t, report.Registries.Created, 1)
-	assert.Equal(t, victim.ID, report.Registries.Created[0].AccountID)
-	assert.Equal(t, 1, report.Accounts.Eligible)
+	// The healthy accounts are onboarded, each with its own credential.
+	require.Len(t, report.Registries.Created, len(accepted))
+	assert.Equal(t, len(accepted), report.Accounts.Eligible)
 	assert.Equal(t, len(accounts), report.Accounts.Discovered)
 	regs := rg.sim.Registries()
-	require.Len(t, regs, 1)
-	assert.Equal(t, falconsim.ECRURL(victim.ID, "us-east-1"), regs[0].URL)
-	assert.Equal(t, victim.RoleARN, regs[0].RoleARN)
-	assert.Equal(t, victim.ExternalID, regs[0].ExternalID)
-	assert.Equal(t, 1, rg.sim.Stats().Writes(), "one create; no write for any refused account")
+	require.Len(t, regs, len(accepted))
+	byURL := map[string]falconsim.Registry{}
+	for _, r := range regs {
+		byURL[r.URL] = r
+	}
+	for _, a := range accepted {
+		r := byURL[falconsim.ECRURL(a.ID, "us-east-1")]
+		assert.Equal(t, a.RoleARN, r.RoleARN, a.ID)
+		assert.Equal(t, a.ExternalID, r.ExternalID, a.ID)
+	}
+	assert.Equal(t, len(accepted), rg.sim.Stats().Writes(), "one create each; no write for any refused account")
 
 	reasons := map[string]string{}
 	for _, s := range report.Accounts.Skipped {

@@ -131,26 +131,21 @@ type judged struct {
 }
 
 // judge collapses CSPM's records into accounts and judges each by CSPM's own
-// data, the confused-deputy rules of CONTRACT §6, over all of CSPM's
-// accounts whatever the scope: records of one account with the same
-// credential are one account (their regions joined); records of one
-// account that disagree on the credential refuse it; an external ID used by
-// more than one account refuses every one of them. Sorted by account ID.
+// data, the confused-deputy rules (README, "What a run does"), over all of
+// CSPM's accounts whatever the scope: records of one account with the same
+// credential are one account (their regions joined); records of one account
+// that disagree on the credential refuse it. Sorted by account ID.
+//
+// An external ID shared by several accounts is not a refusal: CSPM registers
+// an AWS Organization with one external ID and one role name for every
+// member (CrowdStrike/terraform-aws-cloud-registration), and every account
+// of one Falcon tenant is the same customer's. What keeps the tool from
+// being a confused deputy is the binding per record (check): URL, role ARN
+// and external ID all from one record whose role ARN is in that account.
 func judge(records []Account) []judged {
 	byID := map[string][]Account{}
 	for _, r := range records {
 		byID[r.ID] = append(byID[r.ID], r)
-	}
-	users := map[string]map[string]bool{} // external ID -> accounts using it
-	for id, rs := range byID {
-		for _, r := range rs {
-			if r.ExternalID != "" {
-				if users[r.ExternalID] == nil {
-					users[r.ExternalID] = map[string]bool{}
-				}
-				users[r.ExternalID][id] = true
-			}
-		}
 	}
 	out := make([]judged, 0, len(byID))
 	for _, rs := range byID {
@@ -161,14 +156,9 @@ func judge(records []Account) []judged {
 			conflict = conflict || r.RoleARN != a.RoleARN || r.ExternalID != a.ExternalID || r.RecordMissing != a.RecordMissing
 			a.Regions = append(a.Regions, r.Regions...)
 		}
-		j := judged{Account: a}
-		switch others := len(users[a.ExternalID]) - 1; {
-		case conflict:
+		j := judged{Account: a, refusal: a.check()}
+		if conflict {
 			j.refusal = &Refusal{Reason: fmt.Sprintf("CSPM lists this account %d times with different credentials", len(rs))}
-		case a.check() != nil:
-			j.refusal = a.check()
-		case others > 0:
-			j.refusal = &Refusal{Reason: fmt.Sprintf("external ID is shared with %d other CSPM account(s); every sharer is skipped", others)}
 		}
 		out = append(out, j)
 	}

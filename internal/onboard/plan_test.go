@@ -186,9 +186,6 @@ func TestSkipReasons(t *testing.T) {
 	emptyExt.ExternalID = ""
 	blankExt := acct("100000000005", "us-east-1")
 	blankExt.ExternalID = "   "
-	sharerA := acct("100000000006", "us-east-1")
-	sharerB := acct("100000000007", "us-east-1")
-	sharerA.ExternalID, sharerB.ExternalID = "same", "same"
 	noRegions := acct("100000000008")
 	noRole := acct("100000000009", "us-east-1")
 	noRole.RoleARN = ""
@@ -197,7 +194,7 @@ func TestSkipReasons(t *testing.T) {
 	badRegion := acct("100000000011", "us-east-1", "mars-1")
 	badID := acct("12345", "us-east-1")
 
-	p := planOf([]Account{ok, badARN, otherAccount, emptyExt, blankExt, sharerA, sharerB, noRegions, noRole, partition, badRegion, badID}, nil, Scope{}, "p")
+	p := planOf([]Account{ok, badARN, otherAccount, emptyExt, blankExt, noRegions, noRole, partition, badRegion, badID}, nil, Scope{}, "p")
 
 	reasons := map[string]string{}
 	for _, s := range p.Skipped {
@@ -207,24 +204,37 @@ func TestSkipReasons(t *testing.T) {
 	assert.Contains(t, reasons[otherAccount.ID], "belongs to account 100000000001")
 	assert.Contains(t, reasons[emptyExt.ID], "no external ID")
 	assert.Contains(t, reasons[blankExt.ID], "no external ID")
-	assert.Contains(t, reasons[sharerA.ID], "shared")
-	assert.Contains(t, reasons[sharerB.ID], "shared")
 	assert.Contains(t, reasons[noRegions.ID], "no active region")
 	assert.Contains(t, reasons[noRole.ID], "no IAM role ARN")
 	assert.Contains(t, reasons[partition.ID], "partition")
 	assert.Contains(t, reasons[badRegion.ID], "mars-1")
 	assert.Contains(t, reasons["12345"], "12-digit")
-	assert.Len(t, reasons, 11)
+	assert.Len(t, reasons, 9)
 	assert.Equal(t, []Account{ok}, p.Eligible)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(ok.ID, "us-east-1")}}, kinds(p))
 }
 
-func TestSharedExternalIDIsCheckedAcrossAllOfCSPM(t *testing.T) {
-	inScope, outOfScope := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
-	outOfScope.ExternalID = inScope.ExternalID
-	p := planOf([]Account{inScope, outOfScope}, nil, NewScope([]string{inScope.ID}, nil, nil), "p")
-	assert.Empty(t, p.Actions)
-	assert.Equal(t, []Skip{{AccountID: inScope.ID, Reason: "external ID is shared with 1 other CSPM account(s); every sharer is skipped"}}, p.Skipped)
+// An AWS Organization registered with CSPM shares one external ID and one
+// role name among all its members: each member is onboarded with its own
+// role ARN and that ID, never with another account's role.
+func TestOrganizationMembersSharingAnExternalIDAreOnboarded(t *testing.T) {
+	member1, member2, standalone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1", "eu-west-1"), acct("100000000003", "us-east-1")
+	member2.ExternalID = member1.ExternalID
+	member1.OrganizationID, member2.OrganizationID = "o-abc", "o-abc"
+	p := planOf([]Account{member1, member2, standalone}, nil, Scope{}, "p")
+	assert.Empty(t, p.Skipped)
+	require.Len(t, p.Actions, 4)
+	for _, a := range p.Actions {
+		_, arnAccount, err := ParseRoleARN(a.Registry.Credential.RoleARN)
+		require.NoError(t, err)
+		assert.Equal(t, a.Registry.AccountID, arnAccount, "each member's registry carries its own role")
+	}
+	byURL := map[string]Credential{}
+	for _, a := range p.Actions {
+		byURL[a.Registry.URL] = a.Registry.Credential
+	}
+	assert.Equal(t, credOf(member2), byURL[RegistryURL(member2.ID, "eu-west-1")])
+	assert.Equal(t, member1.ExternalID, byURL[RegistryURL(member2.ID, "us-east-1")].ExternalID)
 }
 
 func TestNoActiveRegionsFallsBackToREGIONS(t *testing.T) {
@@ -307,7 +317,7 @@ func TestDuplicateAccountRecords(t *testing.T) {
 	p := planOf([]Account{a, again, conflicting, other}, nil, Scope{}, "p")
 
 	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials"}}, p.Skipped,
-		"identical records collapse (not 'shared with 1 other'), conflicting ones are refused")
+		"identical records collapse, conflicting ones are refused")
 	assert.Equal(t, 2, p.Discovered)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1"), RegistryURL(a.ID, "us-east-1")}}, kinds(p))
 	_, r, _ := Judge([]Account{a, again, conflicting, other}, conflicting.ID)
@@ -348,7 +358,7 @@ func TestParseECRURL(t *testing.T) {
 
 func TestJudgeAppliesTheRunsRules(t *testing.T) {
 	a, b, c := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
-	c.ExternalID = b.ExternalID
+	c.ExternalID = b.ExternalID // one organization's members
 	all := []Account{a, b, c}
 	judged := func(id string) string {
 		_, r, ok := Judge(all, id)
@@ -359,7 +369,7 @@ func TestJudgeAppliesTheRunsRules(t *testing.T) {
 		return r.Reason
 	}
 	assert.Empty(t, judged(a.ID))
-	assert.Contains(t, judged(b.ID), "shared with 1 other")
+	assert.Empty(t, judged(b.ID), "an external ID shared within the tenant is no refusal")
 	all[0].RoleARN = b.RoleARN
 	assert.Contains(t, judged(a.ID), "belongs to account 100000000002")
 	_, _, ok := Judge(all, "999999999999")
