@@ -34,7 +34,7 @@ fuzz: ## each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-bench: ## benchmarks against the simulator, as a table (README, Performance; about 12 minutes: the 17k onboardings are paced to the rate limit)
+bench: ## benchmarks against the simulator, as a table (README, Performance; about 15 minutes: the 17k onboardings and the rate shares are paced to the rate limit)
 	@mkdir -p $(BIN)
 	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./... | tee $(BIN)/bench.txt | grep -E '^(Benchmark|FAIL|ok)' || true
 	@echo; echo "| benchmark | measurements |"; echo "|---|---|"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,6 +208,70 @@ func BenchmarkRegionSource(b *testing.B) {
 				if n := report.Accounts.NoECRRepository; n != nil {
 					b.ReportMetric(float64(n.Count), "no-repository-accounts")
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkRateShare measures the pace the pacer achieves on a first
+// onboarding long enough for the tenant's limit to bind: API requests a
+// minute, as a ratio of RATE_SHARE x the tenant's limit (the goal:
+// 0.95-1.0, and no 429). "ratio" is over the whole run, so it includes the
+// burst a run may start with (share x the tenant's bucket: a short run is
+// not slowed); "steady-ratio" is over the second half of the run, the pace
+// proper. Each share gets a tenant whose limit makes its part 600 requests a
+// minute (60,000 a minute at 0.01, Falcon's usual 6,000 at 0.1), a bucket
+// of one second's refill so the limit binds from the start, 20 ms a
+// request, and 360 accounts x 1 region to register: about 370 requests,
+// 36 s a share. No other integration spends the limit (the tool's own pace
+// is measured; TestRateShareLeavesRoomForTheTenantsOtherIntegrations and
+// BenchmarkFirstOnboarding17k cover the others).
+func BenchmarkRateShare(b *testing.B) {
+	const perShare = 600.0 // requests a minute of the tool's part
+	for _, share := range []float64{0.01, 0.1, 0.5, 1} {
+		limit := int(perShare / share)
+		b.Run(fmt.Sprintf("share=%v/limit=%d", share, limit), func(b *testing.B) {
+			for range b.N {
+				sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret,
+					RateLimitPerMinute: limit, RateLimitBurst: limit / 60, Latency: 20 * time.Millisecond})
+				sim.AddAccounts(falconsim.GenerateAccounts(360, []string{"us-east-1"})...)
+				srv := falconsim.StartTLS(sim)
+				var mu sync.Mutex
+				var sent []time.Time
+				next := srv.Client().Transport
+				hc := &http.Client{Transport: rtFunc(func(r *http.Request) (*http.Response, error) {
+					mu.Lock()
+					sent = append(sent, time.Now())
+					mu.Unlock()
+					return next.RoundTrip(r)
+				})}
+				runner, err := demo.NewRunner(context.Background(), srv.URL, hc, map[string]string{"RATE_SHARE": fmt.Sprint(share)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				report, err := runner.Run(context.Background(), onboard.Request{})
+				end := time.Now()
+				srv.Close()
+				if err != nil || len(report.Registries.Created) != 360 {
+					b.Fatalf("run: %v, created %d", err, len(report.Registries.Created))
+				}
+				half := start.Add(end.Sub(start) / 2)
+				late := 0
+				for _, at := range sent {
+					if !at.Before(half) {
+						late++
+					}
+				}
+				part := share * float64(limit)
+				perMin := float64(len(sent)) / end.Sub(start).Minutes()
+				steady := float64(late) / end.Sub(half).Minutes()
+				b.ReportMetric(float64(limit), "tenant-limit/min")
+				b.ReportMetric(perMin, "req/min")
+				b.ReportMetric(perMin/part, "ratio")
+				b.ReportMetric(steady, "steady-req/min")
+				b.ReportMetric(steady/part, "steady-ratio")
+				b.ReportMetric(float64(sim.Stats().RateLimited), "429s")
 			}
 		})
 	}

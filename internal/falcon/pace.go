@@ -23,17 +23,23 @@ import (
 //     tenant's limit, holding share x the tenant's bucket: the tool's own
 //     use stays at or below its share, yet a short run (a no-op reconcile)
 //     is not slowed;
-//   - the tenant's Remaining is never taken below the others' reserve,
-//     (1 - share) x its bucket, plus a small margin: when others use more
-//     than their part the level falls, and the tool waits for the bucket to
-//     refill instead of taking what is left.
+//   - the tenant's Remaining is not taken below the others' part of the
+//     bucket, (1 - share) x its size, plus a margin that is never more than
+//     half the tool's own part (see floor): when others use more than their
+//     part the level falls, and the tool waits for the bucket to refill
+//     instead of taking what is left. Every share makes progress: once the
+//     bucket is full again the tool may always send, however small its
+//     share (a share smaller than one request of the bucket takes from a
+//     full bucket only).
 //
 // A 429's X-RateLimit-RetryAfter still wins (transport), and
 // MAX_CONCURRENCY stays a ceiling: the pacer decides the pace. Until an
-// answer has told the limit, nothing is paced.
+// answer has told the limit, nothing is paced. now and sleep are the
+// pacer's clock (tests drive it by hand).
 type pacer struct {
 	share float64
 	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
 
 	mu       sync.Mutex
 	limiter  *rate.Limiter // nil until the limit is known
@@ -49,7 +55,7 @@ func newPacer(share float64) *pacer {
 	if share <= 0 || share > 1 {
 		share = 1
 	}
-	return &pacer{share: share, now: time.Now}
+	return &pacer{share: share, now: time.Now, sleep: sleepCtx}
 }
 
 // wait blocks until a request may be sent, and counts it as sent: first
@@ -61,17 +67,18 @@ func (p *pacer) wait(ctx context.Context) error {
 	var r *rate.Reservation
 	var delay time.Duration
 	if lim := p.limiterOrNil(); lim != nil {
-		r = lim.Reserve()
-		delay = r.Delay()
+		now := p.now()
+		r = lim.ReserveN(now, 1)
+		delay = r.DelayFrom(now)
 	}
 	for {
 		if delay > 0 {
 			if hasDeadline && p.now().Add(delay).After(deadline) {
-				cancel(r)
+				p.cancel(r)
 				return onboard.ErrNotSent
 			}
-			if err := sleepCtx(ctx, delay); err != nil {
-				cancel(r)
+			if err := p.sleep(ctx, delay); err != nil {
+				p.cancel(r)
 				return err
 			}
 		}
@@ -82,9 +89,9 @@ func (p *pacer) wait(ctx context.Context) error {
 }
 
 // cancel gives back the tokens of a reservation not used.
-func cancel(r *rate.Reservation) {
+func (p *pacer) cancel(r *rate.Reservation) {
 	if r != nil {
-		r.Cancel()
+		r.CancelAt(p.now())
 	}
 }
 
@@ -95,29 +102,46 @@ func (p *pacer) limiterOrNil() *rate.Limiter {
 }
 
 // claim counts one request as sent and returns 0 when the tenant's bucket
-// is, by estimate, above the others' reserve and the margin; otherwise it
-// claims nothing and returns how long until it should be.
+// is, by estimate, above the floor; otherwise it claims nothing and returns
+// how long until it should be.
 func (p *pacer) claim() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.limiter != nil {
-		reserve := (1-p.share)*p.capacity + max(1, 0.05*p.capacity)
-		if est := p.estimate(); est <= reserve {
-			return time.Duration((reserve - est + 1) / p.perSec * float64(time.Second))
+		floor := p.floor()
+		if est := p.estimate(); est <= floor {
+			return time.Duration((floor - est + 1) / p.perSec * float64(time.Second))
 		}
 	}
 	p.inFlight++
 	return 0
 }
 
+// floor is the level of the tenant's bucket the tool does not take it
+// below: the others' part, (1 - share) x the bucket, and a margin for their
+// requests in flight — 5% of the bucket (at least one request) but never
+// more than half the tool's own part, which would leave it nothing. And
+// never at or above the most the bucket refills to: from a full bucket the
+// tool may always take one, so every share makes progress. Caller holds mu.
+func (p *pacer) floor() float64 {
+	own := p.share * p.capacity
+	margin := min(max(1, 0.05*p.capacity), own/2)
+	return min(p.capacity-own+margin, p.ceiling()-1)
+}
+
+// ceiling is the most the tenant's bucket is estimated to refill to: a
+// minute's limit, or the largest Remaining seen if that is more. Caller
+// holds mu.
+func (p *pacer) ceiling() float64 { return max(p.perMin, p.capacity) }
+
 // estimate is the tenant's Remaining now: the last one seen, refilled since
 // at the tenant's rate, less the requests in flight. The refill is capped at
-// a minute's limit, not at the bucket seen so far, which may be an
-// underestimate (a first answer from a drained tenant); the next answer
-// corrects the estimate. Caller holds mu.
+// the ceiling, not at the bucket seen so far, which may be an underestimate
+// (a first answer from a drained tenant); the next answer corrects the
+// estimate. Caller holds mu.
 func (p *pacer) estimate() float64 {
 	refilled := p.level + p.now().Sub(p.seenAt).Seconds()*p.perSec
-	return math.Min(refilled, p.perMin) - float64(p.inFlight)
+	return math.Min(refilled, p.ceiling()) - float64(p.inFlight)
 }
 
 // done records a request's answer (nil when none came); its rate-limit
@@ -134,17 +158,18 @@ func (p *pacer) done(resp *http.Response) {
 	if err1 != nil || err2 != nil || limit <= 0 || remaining < 0 {
 		return // an answer without the headers says nothing new
 	}
-	p.level, p.seenAt = remaining, p.now()
+	now := p.now()
+	p.level, p.seenAt = remaining, now
 	p.capacity = max(p.capacity, remaining)
 	perSec, burst := limit/60, int(max(1, p.share*p.capacity))
 	switch {
 	case p.limiter == nil:
 		p.limiter = rate.NewLimiter(rate.Limit(p.share*perSec), burst) // a new limiter starts full
 	case perSec != p.perSec:
-		p.limiter.SetLimit(rate.Limit(p.share * perSec))
+		p.limiter.SetLimitAt(now, rate.Limit(p.share*perSec))
 	}
 	if burst != p.limiter.Burst() {
-		p.limiter.SetBurst(burst)
+		p.limiter.SetBurstAt(now, burst)
 	}
 	p.perMin, p.perSec = limit, perSec
 }
