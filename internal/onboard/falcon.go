@@ -22,6 +22,17 @@ type Falcon interface {
 	DeleteRegistry(ctx context.Context, r Registry) error
 }
 
+// AccountReader reads CSPM's records of exactly the accounts asked for (the
+// entity endpoint); an account CSPM has no record of is not returned. A run
+// asks it before PRUNE deletes for accounts its listing left out: a listing
+// whose pages shift while it is read (one account deregistered, another
+// registered between two pages) adds up, yet may leave a live account out.
+// A Falcon that is not an AccountReader never confirms an absence, so
+// nothing is pruned for an account gone from the listing.
+type AccountReader interface {
+	AccountRecords(ctx context.Context, ids []string) ([]Account, error)
+}
+
 // Errors a Falcon implementation wraps so a run can tell outcomes apart.
 var (
 	// ErrExists: a create was refused because the registry exists (409).

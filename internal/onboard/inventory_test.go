@@ -87,6 +87,7 @@ func TestECRInventoryNeverPrunes(t *testing.T) {
 			ownedBy(owner, gone, "us-east-1"), // account left CSPM
 		},
 		Repositories: RepositoryRegions{a.ID: {"us-east-1"}},
+		Absent:       map[string]bool{gone.ID: true}, // CSPM confirmed it
 	}
 
 	p := NewPlan(o, Policy{Owner: owner, Mode: Prune, RegionSource: RegionsECRInventory})

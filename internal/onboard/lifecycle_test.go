@@ -27,7 +27,7 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 	recordMissing := owned(acct(missing.ID, "us-east-1"), "us-east-1")
 	all := []Registry{keepActive, inactiveRegion, goneAccount, unowned, silentCSPM, recordMissing}
 	prunes := func(accounts []Account, scope Scope) []Action {
-		p := NewPlan(Observed{Accounts: accounts, Registries: all}, Policy{Scope: scope, Owner: prefix, Mode: Prune})
+		p := NewPlan(Observed{Accounts: accounts, Registries: all, Absent: map[string]bool{gone.ID: true}}, Policy{Scope: scope, Owner: prefix, Mode: Prune})
 		var out []Action
 		for _, a := range p.Actions {
 			if a.Kind == Delete {
@@ -48,9 +48,50 @@ func TestPrunesOnlyOwnedRegistriesOfGoneAccountsOrInactiveRegions(t *testing.T) 
 		"a scope that matches nothing prunes nothing")
 }
 
+// An account the listing left out is pruned only once CSPM confirmed it
+// gone (Observed.Absent); until then the plan asks (Unconfirmed).
+func TestPruneWaitsForAConfirmedAbsence(t *testing.T) {
+	stay, gone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1", "eu-west-1")
+	o := Observed{Accounts: []Account{stay}, Registries: []Registry{ownedBy("p", stay, "us-east-1"),
+		ownedBy("p", gone, "us-east-1"), ownedBy("p", gone, "eu-west-1")}}
+	policy := Policy{Owner: "p", Mode: Prune}
+
+	p := NewPlan(o, policy)
+	assert.Empty(t, p.Actions, "not confirmed: nothing deleted")
+	assert.Equal(t, []string{gone.ID}, p.Unconfirmed, "asked once per account")
+
+	o.Absent = map[string]bool{gone.ID: true}
+	p = NewPlan(o, policy)
+	assert.Equal(t, 2, p.Writes(Delete))
+	assert.Empty(t, p.Unconfirmed)
+}
+
+// A run asks CSPM for the accounts its listing left out: one it still has
+// is planned as listed and keeps its registrations; one it does not have is
+// pruned; a Falcon that cannot ask prunes nothing for them.
+func TestPruneRunConfirmsAbsencesWithCSPM(t *testing.T) {
+	stay, hidden, gone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1"), acct("100000000003", "us-east-1")
+	f := &fakeFalcon{accounts: []Account{stay}, records: []Account{stay, hidden}, registries: []Registry{
+		ownedBy("p", stay, "us-east-1"), ownedBy("p", hidden, "us-east-1"), ownedBy("p", gone, "us-east-1"),
+	}}
+	report, err := (&Runner{Falcon: f, Owner: "p", Prune: true}).Run(context.Background(), Request{})
+	require.NoError(t, err)
+	require.Len(t, report.Registries.Deleted, 1)
+	assert.Equal(t, gone.ID, report.Registries.Deleted[0].AccountID)
+	assert.Equal(t, 2, report.Registries.Unchanged, "the hidden account is planned as CSPM has it")
+	assert.Equal(t, 2, report.Accounts.Discovered, "the listed one and the one CSPM still has")
+
+	report, err = (&Runner{Falcon: noAccountReader{f}, Owner: "p", Prune: true}).Run(context.Background(), Request{})
+	require.NoError(t, err)
+	assert.Empty(t, report.Registries.Deleted, "no confirmation, no prune")
+}
+
+// noAccountReader hides a Falcon's AccountReader.
+type noAccountReader struct{ Falcon }
+
 func TestPruneRunDeletesAndDryRunListsThem(t *testing.T) {
 	stay, gone := acct("100000000001", "us-east-1"), acct("100000000002", "us-east-1")
-	f := &fakeFalcon{accounts: []Account{stay}, registries: []Registry{
+	f := &fakeFalcon{accounts: []Account{stay}, records: []Account{stay}, registries: []Registry{
 		ownedBy("p", stay, "us-east-1"),
 		ownedBy("p", gone, "us-east-1"),
 		existing(gone, "us-west-2", "manual"),

@@ -51,11 +51,16 @@ type Policy struct {
 // VERIFY_TRUST, by account ID (nil: the account passed), and with
 // RegionsECRInventory where the cloud asset inventory lists ECR
 // repositories (a complete listing too).
+//
+// Absent holds the accounts CSPM confirmed it no longer has, asked for by
+// ID (AccountReader): PRUNE deletes for an account gone from the listing
+// only when it is here.
 type Observed struct {
 	Accounts     []Account
 	Registries   []Registry
 	Trust        map[string]*Refusal
 	Repositories RepositoryRegions
+	Absent       map[string]bool
 }
 
 // Plan is the difference between what CSPM says should be registered and
@@ -79,6 +84,10 @@ type Plan struct {
 	// in the inventory in any of them: neither eligible nor skipped.
 	RegionSource RegionSource
 	NoRepository []string
+	// Unconfirmed are the accounts the listing left out whose owned
+	// registrations PRUNE would delete, before CSPM confirmed they are gone
+	// (Observed.Absent): nothing is deleted for them until it has.
+	Unconfirmed []string
 }
 
 // Writes counts the plan's actions of a kind.
@@ -141,7 +150,8 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Actions = append(plan.Actions, acc.actions...)
 	}
 	if p.Mode == Prune {
-		plan.Actions = append(plan.Actions, prunes(accounts, o.Registries, p)...)
+		deletes, unconfirmed := prunes(accounts, o.Registries, o.Absent, p)
+		plan.Actions, plan.Unconfirmed = append(plan.Actions, deletes...), unconfirmed
 	}
 	return plan
 }
@@ -230,34 +240,37 @@ func disconnects(accounts []judged, existing []Registry, p Policy) []Action {
 }
 
 // prunes are the deletions PRUNE asks for: registrations owner made, in
-// scope, whose account CSPM no longer lists, or whose region is no longer
+// scope, whose account CSPM no longer has, or whose region is no longer
 // among the account's CSPM active regions (never because the cloud asset
-// inventory lists no repository there: whatever the RegionSource). An account with no active region
-// at all, or whose record CSPM did not return, is left alone (that is CSPM
-// saying nothing, not "none"), and so is everything when CSPM lists no
-// account (an empty answer is more likely an outage or a lost API scope
-// than an empty organisation).
-func prunes(accounts []judged, existing []Registry, p Policy) []Action {
+// inventory lists no repository in its region: whatever the RegionSource).
+// An account the listing left out is gone only once CSPM confirmed it
+// (absent); until then it is returned as unconfirmed and nothing of it is
+// deleted. An account with no active region at all, or whose record CSPM
+// did not return, is left alone (that is CSPM saying nothing, not "none"),
+// and so is everything when CSPM lists no account (an empty answer is more
+// likely an outage or a lost API scope than an empty organisation).
+func prunes(accounts []judged, existing []Registry, absent map[string]bool, p Policy) (deletes []Action, unconfirmed []string) {
 	if len(accounts) == 0 {
-		return nil
+		return nil, nil
 	}
 	active := map[string][]string{}
 	for _, a := range accounts {
 		active[a.ID] = a.Regions
 	}
-	var out []Action
 	for _, r := range existing {
 		if !p.Owner.Owns(r) || !p.Scope.HasAccount(r.AccountID) || !p.Scope.HasRegion(r.Region) {
 			continue
 		}
 		switch regions, known := active[r.AccountID]; {
-		case !known:
-			out = append(out, Action{Kind: Delete, Registry: r, Reason: "account no longer in CSPM"})
-		case len(regions) > 0 && !contains(regions, r.Region):
-			out = append(out, Action{Kind: Delete, Registry: r, Reason: "region no longer active in CSPM"})
+		case !known && absent[r.AccountID]:
+			deletes = append(deletes, Action{Kind: Delete, Registry: r, Reason: "account no longer in CSPM"})
+		case !known && !contains(unconfirmed, r.AccountID):
+			unconfirmed = append(unconfirmed, r.AccountID)
+		case known && len(regions) > 0 && !contains(regions, r.Region):
+			deletes = append(deletes, Action{Kind: Delete, Registry: r, Reason: "region no longer active in CSPM"})
 		}
 	}
-	return out
+	return deletes, unconfirmed
 }
 
 func contains(list []string, v string) bool {

@@ -193,6 +193,11 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	}
 
 	plan := NewPlan(o, policy)
+	if len(plan.Unconfirmed) > 0 {
+		present, absent := rn.confirmAbsent(ctx, log, plan.Unconfirmed)
+		o.Accounts, o.Absent = append(o.Accounts, present...), absent
+		plan = NewPlan(o, policy)
+	}
 	if len(plan.Unverified) > 0 {
 		o.Trust = rn.verifyTrust(ctx, log, plan.Unverified)
 		plan = NewPlan(o, policy)
@@ -231,6 +236,37 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
 	return finish(report), nil
+}
+
+// confirmAbsent asks CSPM for exactly the accounts its listing left out
+// (AccountReader) and returns the records that came back — CSPM still has
+// those accounts — and the accounts it confirmed gone. When it cannot ask,
+// nothing is confirmed gone.
+func (rn *Runner) confirmAbsent(ctx context.Context, log *slog.Logger, ids []string) (present []Account, absent map[string]bool) {
+	reader, ok := rn.Falcon.(AccountReader)
+	if !ok {
+		log.Warn("cannot confirm that accounts left CSPM: nothing is pruned for them", "accounts", ids)
+		return nil, nil
+	}
+	records, err := reader.AccountRecords(ctx, ids)
+	if err != nil {
+		log.Warn("confirming that accounts left CSPM failed: nothing is pruned for them", "accounts", ids, "error", err.Error())
+		return nil, nil
+	}
+	absent = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		absent[id] = true
+	}
+	for _, a := range records {
+		if absent[a.ID] {
+			delete(absent, a.ID)
+			present = append(present, a)
+		}
+	}
+	if len(present) > 0 {
+		log.Warn("CSPM's listing left out accounts it still has (its pages shifted while read): they are planned as listed", "accounts", len(present))
+	}
+	return present, absent
 }
 
 // repositories reads where the cloud asset inventory lists ECR

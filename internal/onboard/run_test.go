@@ -21,6 +21,7 @@ import (
 type fakeFalcon struct {
 	mu         sync.Mutex
 	accounts   []Account
+	records    []Account // what AccountRecords finds (nil: accounts)
 	registries []Registry
 	createErr  func(Registry) error
 	deleteErr  func(Registry) error
@@ -40,6 +41,22 @@ type fakeFalcon struct {
 func (f *fakeFalcon) Accounts(context.Context) ([]Account, error) {
 	f.calls.Add(1)
 	return f.accounts, nil
+}
+
+// AccountRecords implements AccountReader over records.
+func (f *fakeFalcon) AccountRecords(_ context.Context, ids []string) ([]Account, error) {
+	f.calls.Add(1)
+	records := f.records
+	if records == nil {
+		records = f.accounts
+	}
+	var out []Account
+	for _, a := range records {
+		if contains(ids, a.ID) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeFalcon) Registries(context.Context) ([]Registry, error) {
