@@ -85,6 +85,7 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 		cmd.Env = []string{
 			"FALCON_BASE_URL=" + url, "SSL_CERT_FILE=" + cert,
 			"FALCON_CLIENT_ID=" + demo.ClientID, "FALCON_CLIENT_SECRET=" + demo.ClientSecret,
+			"TRUST_PROPAGATION_WAIT=0", // the broken-trust account is not waited for
 		}
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

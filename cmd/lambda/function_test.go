@@ -127,6 +127,7 @@ func deploy(tb testing.TB, sim *falconsim.Sim, extraEnv ...string) *deployment {
 		"FALCON_BASE_URL="+simURL,
 		"FALCON_CLIENT_ID="+demo.ClientID,
 		"FALCON_CLIENT_SECRET="+demo.ClientSecret,
+		"TRUST_PROPAGATION_WAIT=0", // the demo's broken-trust account is not waited for
 		"SSL_CERT_FILE="+certFile,
 		"CONTINUATION_QUEUE_URL="+queueURL,
 	)

@@ -68,17 +68,18 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		return nil, err
 	}
 	rn := &onboard.Runner{
-		Falcon:         fc,
-		Scope:          cfg.Scope(),
-		Owner:          onboard.Owner(cfg.AliasPrefix),
-		Meter:          fc,
-		DryRun:         cfg.DryRun,
-		MaxConcurrency: cfg.MaxConcurrency,
-		WriteMargin:    10 * time.Second,
-		Prune:          cfg.Prune,
-		RegionSource:   cfg.RegionSource,
-		Logger:         deps.Logger,
-		StartRun:       fc.StartRun,
+		Falcon:          fc,
+		Scope:           cfg.Scope(),
+		Owner:           onboard.Owner(cfg.AliasPrefix),
+		Meter:           fc,
+		DryRun:          cfg.DryRun,
+		MaxConcurrency:  cfg.MaxConcurrency,
+		WriteMargin:     10 * time.Second,
+		CredentialRetry: onboard.RetryWithin(cfg.TrustPropagationWait),
+		Prune:           cfg.Prune,
+		RegionSource:    cfg.RegionSource,
+		Logger:          deps.Logger,
+		StartRun:        fc.StartRun,
 	}
 	if cfg.VerifyTrust || deps.LookupIdentity {
 		if deps.STS == nil {

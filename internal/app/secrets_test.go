@@ -163,7 +163,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 	env := map[string]string{
 		"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": clientID, "FALCON_CLIENT_SECRET": secret,
-		"LOG_LEVEL": "debug",
+		"LOG_LEVEL": "debug", "TRUST_PROPAGATION_WAIT": "0", // the rejected credential is not waited for
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
@@ -34,6 +35,10 @@ type Config struct {
 	AliasPrefix        string
 	MaxConcurrency     int
 	RateShare          float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
+	// TrustPropagationWait (TRUST_PROPAGATION_WAIT) is how long a create
+	// whose credential Falcon rejects is sent again, for a trust-policy
+	// change made just before the run to reach Falcon (0: never).
+	TrustPropagationWait time.Duration
 	DisconnectOnDelete bool
 	VerifyTrust        bool
 	// TrustReaderRole is the member-account role VERIFY_TRUST assumes to
@@ -164,6 +169,8 @@ func Load(getenv func(string) string) (Config, error) {
 	check(e)
 	c.RateShare, e = rateShare(env("RATE_SHARE"))
 	check(e)
+	c.TrustPropagationWait, e = propagationWait(env("TRUST_PROPAGATION_WAIT"))
+	check(e)
 	c.LogLevel, e = logLevel(env("LOG_LEVEL"))
 	check(e)
 	return c, errors.Join(errs...)
@@ -249,6 +256,30 @@ func rateShare(s string) (float64, error) {
 		return 0, &Error{"RATE_SHARE", fmt.Sprintf("%q is not a number above 0 and at most 1 (0.5: half of the tenant's API rate limit)", s)}
 	}
 	return f, nil
+}
+
+// DefaultTrustPropagationWait: five sends 15 s apart after the first, as
+// long as IAM usually takes to propagate a trust-policy change (CrowdStrike's
+// cloud-registry-connections Lambda waits a minute after creating its role
+// before registering, AWS/source/lambda/lambda.py).
+const DefaultTrustPropagationWait = 75 * time.Second
+
+// MaxTrustPropagationWait bounds TRUST_PROPAGATION_WAIT: a Lambda run has 15
+// minutes for everything.
+const MaxTrustPropagationWait = 10 * time.Minute
+
+func propagationWait(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultTrustPropagationWait, nil
+	}
+	d, err := time.ParseDuration(s)
+	if s == "0" {
+		d, err = 0, nil
+	}
+	if err != nil || d < 0 || d > MaxTrustPropagationWait {
+		return 0, &Error{"TRUST_PROPAGATION_WAIT", fmt.Sprintf("%q is not a duration from 0 to %s (e.g. 75s, 2m; 0: a rejected create is not sent again)", s, MaxTrustPropagationWait)}
+	}
+	return d, nil
 }
 
 func logLevel(s string) (slog.Level, error) {

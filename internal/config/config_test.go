@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 8, c.MaxConcurrency)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 	assert.Equal(t, "EcrOnboardTrustReader", c.TrustReaderRole)
+	assert.Equal(t, 75*time.Second, c.TrustPropagationWait)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
 	assert.Equal(t, onboard.RegionsActive, c.RegionSource)
 	assert.Equal(t, onboard.Scope{}, c.Scope())
@@ -33,23 +35,24 @@ func TestDefaults(t *testing.T) {
 
 func TestFullConfiguration(t *testing.T) {
 	c, err := load(map[string]string{
-		"FALCON_SECRET_ARN":    "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf",
-		"FALCON_CLOUD":         "EU-1",
-		"FALCON_BASE_URL":      "https://127.0.0.1:8443/",
-		"FALCON_MEMBER_CID":    "0123456789abcdef0123456789ABCDEF-1a",
-		"REGIONS":              " us-east-1, EU-WEST-1 ",
-		"ACCOUNT_IDS":          "111111111111,222222222222",
-		"EXCLUDE_ACCOUNT_IDS":  "222222222222",
-		"DRY_RUN":              "true",
-		"ALIAS_PREFIX":         "sec_ecr",
-		"MAX_CONCURRENCY":      "16",
-		"DISCONNECT_ON_DELETE": "1",
-		"VERIFY_TRUST":         "TRUE",
-		"TRUST_READER_ROLE":    " Org.Reader+1 ",
-		"PRUNE":                "false",
-		"REGION_SOURCE":        " ECR-Inventory ",
-		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
-		"LOG_LEVEL":            "debug",
+		"FALCON_SECRET_ARN":      "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf",
+		"FALCON_CLOUD":           "EU-1",
+		"FALCON_BASE_URL":        "https://127.0.0.1:8443/",
+		"FALCON_MEMBER_CID":      "0123456789abcdef0123456789ABCDEF-1a",
+		"REGIONS":                " us-east-1, EU-WEST-1 ",
+		"ACCOUNT_IDS":            "111111111111,222222222222",
+		"EXCLUDE_ACCOUNT_IDS":    "222222222222",
+		"DRY_RUN":                "true",
+		"ALIAS_PREFIX":           "sec_ecr",
+		"MAX_CONCURRENCY":        "16",
+		"DISCONNECT_ON_DELETE":   "1",
+		"VERIFY_TRUST":           "TRUE",
+		"TRUST_READER_ROLE":      " Org.Reader+1 ",
+		"PRUNE":                  "false",
+		"REGION_SOURCE":          " ECR-Inventory ",
+		"SNS_TOPIC_ARN":          "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
+		"LOG_LEVEL":              "debug",
+		"TRUST_PROPAGATION_WAIT": "2m",
 	})
 	require.NoError(t, err)
 	assert.Equal(t, "eu-1", c.Cloud)
@@ -65,6 +68,7 @@ func TestFullConfiguration(t *testing.T) {
 	assert.False(t, c.Prune)
 	assert.Equal(t, onboard.RegionsECRInventory, c.RegionSource)
 	assert.Equal(t, 16, c.MaxConcurrency)
+	assert.Equal(t, 2*time.Minute, c.TrustPropagationWait)
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
 	assert.NoError(t, c.RequireCredentials())
 }
@@ -98,6 +102,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"SNS_TOPIC_ARN", "topic"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "info+2"},
+		{"TRUST_PROPAGATION_WAIT", "75"},
+		{"TRUST_PROPAGATION_WAIT", "-1s"},
+		{"TRUST_PROPAGATION_WAIT", "11m"},
 	} {
 		t.Run(fmt.Sprintf("%s=%s", tc.name, tc.value), func(t *testing.T) {
 			_, err := load(map[string]string{tc.name: tc.value})

@@ -101,6 +101,9 @@ func NewRunner(ctx context.Context, baseURL string, hc *http.Client, extraEnv ma
 		"FALCON_BASE_URL":      baseURL,
 		"FALCON_CLIENT_ID":     ClientID,
 		"FALCON_CLIENT_SECRET": ClientSecret,
+		// The simulator's roles need no time to propagate (unless a test
+		// says so: falconsim.PropagateTrust, counted in validations).
+		"TRUST_PROPAGATION_WAIT": "0",
 	}
 	for k, v := range extraEnv {
 		env[k] = v

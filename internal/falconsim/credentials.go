@@ -85,6 +85,9 @@ func (s *Sim) credDetails(d any, registryURL string) (credential, string) {
 func (s *Sim) assumeRole(arn, extID string) string {
 	r, ok := s.roles[arn]
 	if ok && r.trusts && r.externalID == extID {
+		if !s.propagated(arn) {
+			return fmt.Sprintf("failed to validate registry credential: unable to assume role %s (principal %s): AccessDenied", arn, RegistryAssessmentPrincipal)
+		}
 		return ""
 	}
 	return fmt.Sprintf("credential validation failed: unable to assume role %s with the provided external id (principal %s): AccessDenied", arn, RegistryAssessmentPrincipal)

@@ -74,17 +74,20 @@ const (
 type Sim struct {
 	opts Options
 
-	mu         sync.Mutex
-	secret     string               // the API client's secret (SetClientSecret)
-	tokens     map[string]time.Time // access token -> expiry
-	accounts   map[string]*accountEntry
-	roles      map[string]role
-	registries []*regEntry // creation order
-	assets     []Resource  // cloud asset inventory, in the order added
-	faults     []*Fault
-	stats      Stats
-	bucket     *bucket
-	seq        int64 // internal numeric IDs for account models
+	mu       sync.Mutex
+	secret   string               // the API client's secret (SetClientSecret)
+	tokens   map[string]time.Time // access token -> expiry
+	accounts map[string]*accountEntry
+	roles    map[string]role
+	// propagating counts the validations a role's trust policy still
+	// fails while IAM propagates it (PropagateTrust).
+	propagating map[string]int
+	registries  []*regEntry // creation order
+	assets      []Resource  // cloud asset inventory, in the order added
+	faults      []*Fault
+	stats       Stats
+	bucket      *bucket
+	seq         int64 // internal numeric IDs for account models
 }
 
 // New returns a simulator with no accounts, roles or registries.
@@ -114,13 +117,14 @@ func New(opts Options) *Sim {
 		opts.AssetPageMax = DefaultAssetPageMax
 	}
 	return &Sim{
-		opts:     opts,
-		secret:   opts.ClientSecret,
-		tokens:   map[string]time.Time{},
-		accounts: map[string]*accountEntry{},
-		roles:    map[string]role{},
-		bucket:   newBucket(opts.RateLimitPerMinute, opts.RateLimitBurst, time.Now()),
-		stats:    Stats{ByOperation: map[string]int{}},
+		opts:        opts,
+		secret:      opts.ClientSecret,
+		tokens:      map[string]time.Time{},
+		accounts:    map[string]*accountEntry{},
+		roles:       map[string]role{},
+		propagating: map[string]int{},
+		bucket:      newBucket(opts.RateLimitPerMinute, opts.RateLimitBurst, time.Now()),
+		stats:       Stats{ByOperation: map[string]int{}},
 	}
 }
 

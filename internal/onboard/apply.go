@@ -9,6 +9,30 @@ import (
 	"time"
 )
 
+// Retry is how a create that Falcon answered "failed to validate registry
+// credential" (ErrCredentialRejected) is sent again within a run: Falcon
+// validates the credential by assuming the role, and right after a person
+// changed the role's trust policy IAM may not have propagated the change
+// yet. Attempts sends after the first, Wait apart; a send that would start
+// after the write deadline is not made.
+type Retry struct {
+	Attempts int
+	Wait     time.Duration
+}
+
+// RetryStep is how far apart a rejected create is sent again (RetryWithin).
+const RetryStep = 15 * time.Second
+
+// RetryWithin is the Retry that keeps sending a rejected create for window:
+// every RetryStep (every window, when shorter). Zero or less: never.
+func RetryWithin(window time.Duration) Retry {
+	if window <= 0 {
+		return Retry{}
+	}
+	step := min(window, RetryStep)
+	return Retry{Attempts: int((window + step - 1) / step), Wait: step}
+}
+
 // outcome of one planned action.
 type outcome struct {
 	attempted bool
@@ -24,7 +48,55 @@ type applier struct {
 	stopAt      time.Time // start no write after this (zero: no limit)
 	progress    func(Progress)
 	owner       Owner
+	retry       Retry     // of a create whose credential Falcon rejected
+	verdicts    *verdicts // what Falcon said of each credential in this run
 }
+
+// verdicts remembers, by credential fingerprint, what Falcon said of a
+// credential in this run: accepted (a create with it succeeded) or
+// rejected after every retry — then the account's other registries are
+// sent once each, not retried again for the same answer.
+type verdicts struct {
+	mu                 sync.Mutex
+	accepted, rejected map[string]bool
+}
+
+func newVerdicts() *verdicts {
+	return &verdicts{accepted: map[string]bool{}, rejected: map[string]bool{}}
+}
+
+func (v *verdicts) note(fp string, accepted bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if accepted {
+		v.accepted[fp] = true
+	} else {
+		v.rejected[fp] = true
+	}
+}
+
+func (v *verdicts) was(fp string) (accepted, rejected bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.accepted[fp], v.rejected[fp]
+}
+
+// rejection is a create Falcon still answered "failed to validate registry
+// credential" after the retries the run could make: what was tried, for
+// the hint (see hint).
+type rejection struct {
+	err     error
+	sends   int           // of this create
+	span    time.Duration // from the first send to the last
+	cut     bool          // the write deadline left no time for the next send
+	retried bool          // the same credential was rejected after every retry already
+	// accepted: Falcon accepted the same credential for another registry in
+	// this run, so the trust policy lets it in.
+	accepted bool
+}
+
+func (r *rejection) Error() string { return r.err.Error() }
+func (r *rejection) Unwrap() error { return r.err }
 
 func (ap applier) stopping(ctx context.Context) bool {
 	return ctx.Err() != nil || (!ap.stopAt.IsZero() && time.Now().After(ap.stopAt))
@@ -76,7 +148,7 @@ func (ap applier) do(ctx context.Context, a Action) outcome {
 	o := outcome{attempted: true}
 	switch a.Kind {
 	case Create:
-		o.id, o.err = ap.falcon.CreateRegistry(ctx, a.Registry)
+		o.id, o.err = ap.create(ctx, a.Registry)
 	case Update:
 		o.err = ap.falcon.UpdateRegistry(ctx, a.Registry)
 	case Delete:
@@ -88,15 +160,70 @@ func (ap applier) do(ctx context.Context, a Action) outcome {
 	return o
 }
 
-// confirmCreates settles creates that answered 409 or an uncertain error by
-// listing registries once: a registry that is there now was created (by this
-// request before it failed, or concurrently by another run) and is never
-// created twice. One that is not there after an uncertain error is created
-// once more, now that its absence is known.
+// create sends a create, and sends it again while Falcon rejects the
+// credential, ap.retry.Attempts times ap.retry.Wait apart, as long as the
+// next send would start before the write deadline — unless the same
+// credential was already rejected after every retry in this run. A create
+// still rejected comes back as a *rejection saying what was tried.
+func (ap applier) create(ctx context.Context, r Registry) (string, error) {
+	fp := r.Credential.Fingerprint()
+	id, err := ap.falcon.CreateRegistry(ctx, r)
+	sends, cut := 1, false
+	for errors.Is(err, ErrCredentialRejected) && sends <= ap.retry.Attempts {
+		if _, rejected := ap.verdicts.was(fp); rejected {
+			break
+		}
+		if !ap.stopAt.IsZero() && time.Now().Add(ap.retry.Wait).After(ap.stopAt) {
+			cut = true
+			break
+		}
+		if sleep(ctx, ap.retry.Wait) != nil {
+			break
+		}
+		id, err = ap.falcon.CreateRegistry(ctx, r)
+		sends++
+	}
+	if err == nil {
+		ap.verdicts.note(fp, true)
+		return id, nil
+	}
+	if !errors.Is(err, ErrCredentialRejected) {
+		return id, err
+	}
+	accepted, retried := ap.verdicts.was(fp)
+	if sends > ap.retry.Attempts && ap.retry.Attempts > 0 {
+		ap.verdicts.note(fp, false)
+	}
+	return "", &rejection{err: err, sends: sends, span: time.Duration(sends-1) * ap.retry.Wait, cut: cut,
+		retried: retried && sends == 1, accepted: accepted}
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// confirmCreates settles creates that answered 409, an uncertain error or a
+// rejected credential by listing registries once: a registry that is there
+// now was created (by this request before it failed, or concurrently by
+// another run; Falcon may also keep the record of a create it answered
+// "failed to validate registry credential") and is never created twice.
+// One that is not there after an uncertain error is created once more, now
+// that its absence is known; after a rejection it stays failed.
 func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []outcome) {
 	var unsure []int
 	for i, a := range actions {
-		if a.Kind == Create && (errors.Is(out[i].err, ErrExists) || errors.Is(out[i].err, ErrUncertain)) {
+		if a.Kind == Create && (errors.Is(out[i].err, ErrExists) || errors.Is(out[i].err, ErrUncertain) || errors.Is(out[i].err, ErrCredentialRejected)) {
 			unsure = append(unsure, i)
 		}
 	}
@@ -121,7 +248,7 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 			out[i].err = fmt.Errorf("%w, yet it is not listed", out[i].err)
 			continue
 		}
-		if ap.stopping(ctx) {
+		if !errors.Is(out[i].err, ErrUncertain) || ap.stopping(ctx) {
 			continue
 		}
 		switch o := ap.do(ctx, actions[i]); {

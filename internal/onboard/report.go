@@ -235,17 +235,48 @@ func failure(r Registry, err error) Failure {
 func hint(r Registry, err error) string {
 	switch {
 	case errors.Is(err, ErrCredentialRejected):
-		partition := Partition(r.Region)
-		principal, ok := crowdstrike.RegistryAssessmentPrincipal(partition)
-		if !ok {
-			return fmt.Sprintf("CrowdStrike publishes no registry-assessment principal in partition %s: Container Security cannot assume %s", partition, r.Credential.RoleARN)
-		}
-		return fmt.Sprintf("let %s assume %s: add it to the role's trust policy with the same sts:ExternalId condition CSPM uses "+
-			"(deploy/member/template.yaml for an organisation, deploy/trust-policy.json for one account)", principal, r.Credential.RoleARN)
+		return rejectedHint(r, err)
 	case errors.Is(err, ErrAccessDenied):
 		return ScopesHint
 	case errors.Is(err, ErrUncertain):
 		return "Falcon did not confirm the write; the next run re-checks and retries it"
 	}
 	return ""
+}
+
+// rejectedHint words what to do about a create whose credential Falcon
+// rejected by what the run knows: whether Falcon accepted the same
+// credential for another registry (the trust policy lets it in: transient),
+// how often it was sent and over how long, and otherwise both causes a
+// person can tell apart — a trust policy changed moments ago, which IAM is
+// still propagating, or one that does not let the principal in.
+func rejectedHint(r Registry, err error) string {
+	partition := Partition(r.Region)
+	principal, ok := crowdstrike.RegistryAssessmentPrincipal(partition)
+	if !ok {
+		return fmt.Sprintf("CrowdStrike publishes no registry-assessment principal in partition %s: Container Security cannot assume %s", partition, r.Credential.RoleARN)
+	}
+	var rj *rejection
+	errors.As(err, &rj)
+	tried := ""
+	switch {
+	case rj == nil:
+	case rj.accepted:
+		return fmt.Sprintf("Falcon accepted the same role and external ID for another registry in this run, so %s's trust policy lets %s in: "+
+			"this rejection looks transient (IAM propagation, STS); the next run retries it", r.Credential.RoleARN, principal)
+	case rj.sends > 1:
+		tried = fmt.Sprintf(" (sent %d times over %s", rj.sends, rj.span)
+		if rj.cut {
+			tried += ", until the run's write deadline"
+		}
+		tried += ")"
+	case rj.cut:
+		tried = " (no time was left to send it again before the run's write deadline)"
+	case rj.retried:
+		tried = " (the same role and external ID were rejected after every retry in this run)"
+	}
+	return fmt.Sprintf("Falcon could not assume %s with CSPM's external ID%s. If %s was just added to the role's trust policy, "+
+		"IAM may still be propagating the change: the next run retries. Otherwise let %s assume the role: add it to its trust policy "+
+		"with the same sts:ExternalId condition CSPM uses (deploy/member/template.yaml for an organisation, deploy/trust-policy.json for one account)",
+		r.Credential.RoleARN, tried, principal, principal)
 }

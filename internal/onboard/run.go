@@ -51,6 +51,9 @@ type Runner struct {
 	// WriteMargin: no write starts later than this before the context's
 	// deadline, so a run ends with a report instead of being killed mid-write.
 	WriteMargin time.Duration
+	// CredentialRetry is how a create Falcon answered "failed to validate
+	// registry credential" is sent again within the run (zero: never).
+	CredentialRetry Retry
 	// Prune adds deletions of owned registrations whose account left CSPM
 	// or whose region is no longer active.
 	Prune bool
@@ -218,7 +221,8 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return finish(report), nil
 	}
 
-	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner}
+	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
+		retry: rn.CredentialRetry, verdicts: newVerdicts()}
 	if d, ok := ctx.Deadline(); ok {
 		ap.stopAt = d.Add(-rn.WriteMargin)
 	}
