@@ -135,6 +135,8 @@ func (c *Client) CreateRegistry(ctx context.Context, r onboard.Registry) (string
 		return "", writeError(err)
 	}
 	if created.Payload == nil || created.Payload.Resources == nil || created.Payload.Resources.ID == nil || *created.Payload.Resources.ID == "" {
+		// Falcon answers so a create of a URL it already has; the caller
+		// looks the URL up to tell what happened.
 		return "", fmt.Errorf("%w (success answer without a registry id)", onboard.ErrUncertain)
 	}
 	return *created.Payload.Resources.ID, nil

@@ -248,6 +248,9 @@ func (s *Sim) handleCreateRegistry(rc *reqCtx, r *http.Request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if dup := s.findRegistryByURL(*p.URL); dup != nil {
+		if s.opts.DuplicateCreateEmpty200 {
+			return reply{status: http.StatusOK, raw: []byte{}}
+		}
 		return errReply(rc, http.StatusConflict, fmt.Sprintf("registry already exists: %s (id %s)", *p.URL, dup.ID))
 	}
 	if msg := s.assumeRole(cred.role, cred.externalID); msg != "" {

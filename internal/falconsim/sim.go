@@ -36,6 +36,11 @@ type Options struct {
 	// CreateStatus is the status of a successful registry create: 200, as
 	// the live service answers (default), or 201, as the API spec says.
 	CreateStatus int
+	// DuplicateCreateEmpty200 answers a create of a URL already registered
+	// with 200 and an empty body instead of 409 (the spec's answer, and
+	// the default): CrowdStrike's Terraform provider accepts an empty 200
+	// from the create (internal/container_registry, its create reader).
+	DuplicateCreateEmpty200 bool
 	// Details is what registry GETs return of a stored credential: nothing
 	// (the live service: credentials are write-only), the role only, the
 	// role with a masked external ID, or everything.

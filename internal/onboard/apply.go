@@ -37,7 +37,8 @@ func RetryWithin(window time.Duration) Retry {
 type outcome struct {
 	attempted bool
 	id        string // registry ID after create
-	existed   bool   // create found the registry already there (409, confirmed)
+	existed   bool   // create found the registry already there (409, or listed with another alias)
+	notOwned  bool   // and what was there is not the owner's
 	err       error
 }
 
@@ -241,7 +242,7 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 	for _, i := range unsure {
 		r := actions[i].Registry
 		if have, ok := byURL[r.URL]; ok {
-			out[i] = outcome{attempted: true, id: have.ID, existed: errors.Is(out[i].err, ErrExists)}
+			out[i] = settled(r, have, out[i].err, ap.owner)
 			continue
 		}
 		if errors.Is(out[i].err, ErrExists) {
@@ -260,6 +261,20 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 			out[i] = o
 		}
 	}
+}
+
+// settled is the outcome of a create of want whose answer (err) did not
+// say it happened, now that have is listed for its URL. It was this run's
+// create only if have carries the alias the create sent and Falcon did not
+// answer that it existed (409). Anything else was there already: a 200
+// without a registry, which Falcon answers to a create of a URL it has
+// (CrowdStrike's Terraform provider accepts an empty 200), is reported as
+// existing, never as created with somebody else's registry ID.
+func settled(want, have Registry, err error, owner Owner) outcome {
+	if have.Alias == want.Alias && !errors.Is(err, ErrExists) {
+		return outcome{attempted: true, id: have.ID}
+	}
+	return outcome{attempted: true, existed: true, notOwned: !owner.Owns(have)}
 }
 
 // safely runs fn, turning a panic into an error: a panic in a worker

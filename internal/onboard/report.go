@@ -208,6 +208,9 @@ func (r *Report) add(a Action, o outcome) {
 		g.Failed = append(g.Failed, failure(a.Registry, o.err))
 	case o.existed:
 		g.Unchanged++
+		if o.notOwned {
+			g.NotOwned.Count++
+		}
 	case a.Kind == Create:
 		g.Created = append(g.Created, ref(a, o.id))
 	case a.Kind == Update:
