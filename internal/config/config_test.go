@@ -102,6 +102,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"SNS_TOPIC_ARN", "topic"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "info+2"},
+		{"ALIAS_PREFIX", strings.Repeat("p", onboard.MaxAliasPrefixLength+1)},
+		{"ALIAS_PREFIX", strings.Repeat("p", 128)},
 		{"TRUST_PROPAGATION_WAIT", "75"},
 		{"TRUST_PROPAGATION_WAIT", "-1s"},
 		{"TRUST_PROPAGATION_WAIT", "11m"},
@@ -114,6 +116,19 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.name)
 		})
 	}
+}
+
+// The longest ALIAS_PREFIX accepted makes an alias of at most
+// onboard.MaxAliasLength characters in any region.
+func TestAliasPrefixBoundKeepsTheAliasWithinItsLimit(t *testing.T) {
+	longest := strings.Repeat("p", onboard.MaxAliasPrefixLength)
+	c, err := load(map[string]string{"ALIAS_PREFIX": longest})
+	require.NoError(t, err)
+	alias := onboard.Owner(c.AliasPrefix).Alias("111122223333", "ap-southeast-5", onboard.Credential{RoleARN: "r", ExternalID: "x"})
+	assert.LessOrEqual(t, len(alias)+(onboard.MaxRegionNameLength-len("ap-southeast-5")), onboard.MaxAliasLength)
+	_, err = load(map[string]string{"ALIAS_PREFIX": longest + "p"})
+	assert.ErrorContains(t, err, "ALIAS_PREFIX")
+	assert.ErrorContains(t, err, fmt.Sprint(onboard.MaxAliasLength))
 }
 
 func TestClientIDAndSecretGoTogether(t *testing.T) {

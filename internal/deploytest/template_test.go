@@ -13,6 +13,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
 const (
@@ -280,6 +281,13 @@ func TestTrustReaderNameIsTheConfigRule(t *testing.T) {
 		assert.Equal(t, iamrole.ValidRoleName(name), re.MatchString(name), "%q", name)
 	}
 	assert.Equal(t, config.DefaultTrustReaderRole, d.typed.Parameters["TrustReaderRoleName"].Default)
+}
+
+// TestAliasPrefixBoundIsTheConfigRule: the stack accepts no AliasPrefix
+// longer than ALIAS_PREFIX accepts (the alias must fit its bound).
+func TestAliasPrefixBoundIsTheConfigRule(t *testing.T) {
+	d := loadTemplate(t)
+	assert.Equal(t, onboard.MaxAliasPrefixLength, derefInt(d.typed.Parameters["AliasPrefix"].MaxLength))
 }
 
 func TestOptionalResourcesAreConditional(t *testing.T) {

@@ -14,6 +14,21 @@ import (
 // too; the next run re-asserts their credential, which adds it.
 type Owner string
 
+// The alias's bound. No public client of CrowdStrike's states a bound for
+// user_defined_alias (gofalcon v0.22.0's RegistryassessmentExternalRegistryPayload
+// has none, nor do the Terraform provider and PSFalcon); the one bound
+// CrowdStrike's published API models put on the name of a Falcon Cloud
+// Security object is 100 characters (gofalcon v0.22.0,
+// models.AssetgroupmanagerV1CreateCloudGroupRequest.Name), so an alias is
+// kept within it. {prefix}-{12 digits}-{region}-{8 hex digits}, with any
+// region name up to MaxRegionNameLength characters (the longest AWS region
+// names today have 15), leaves MaxAliasPrefixLength for the prefix.
+const (
+	MaxAliasLength       = 100
+	MaxRegionNameLength  = 17
+	MaxAliasPrefixLength = MaxAliasLength - len("-123456789012-") - MaxRegionNameLength - len("-0123abcd")
+)
+
 // Alias is the user_defined_alias of an owned registration of account and
 // region holding credential c.
 func (o Owner) Alias(accountID, region string, c Credential) string {
