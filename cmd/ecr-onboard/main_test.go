@@ -137,7 +137,7 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 	var report onboard.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &report))
 	assert.Contains(t, report.Accounts.Skipped, onboard.Skip{AccountID: "888888888888",
-		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"})
+		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)", Action: onboard.SkipFix})
 	for _, c := range report.Registries.Created {
 		assert.Contains(t, c.URL, ".eu-west-1.", "narrowed to eu-west-1")
 	}

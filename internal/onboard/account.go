@@ -28,13 +28,28 @@ type Account struct {
 }
 
 // Refusal says why an account is not onboarded; a nil *Refusal means
-// eligible.
-type Refusal struct{ Reason string }
+// eligible. Action says what it needs; empty is SkipFix (a person must fix
+// it), so a refusal nobody classified never passes for harmless.
+type Refusal struct {
+	Reason string
+	Action SkipAction
+}
 
-// Skip is an account left out of a run, and why.
+// Skip is an account left out of a run, why, and what it needs (Action:
+// "fix", "wait" or "none").
 type Skip struct {
-	AccountID string `json:"account_id"`
-	Reason    string `json:"reason"`
+	AccountID string     `json:"account_id"`
+	Reason    string     `json:"reason"`
+	Action    SkipAction `json:"action"`
+}
+
+// skip is the report entry of account id refused for r.
+func (r *Refusal) skip(id string) Skip {
+	action := r.Action
+	if action == "" {
+		action = SkipFix
+	}
+	return Skip{AccountID: id, Reason: r.Reason, Action: action}
 }
 
 var (

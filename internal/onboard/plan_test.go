@@ -278,7 +278,7 @@ func TestRequestRegionsNeverWidenTheScope(t *testing.T) {
 	req := Narrowing{Regions: []string{"eu-west-1"}}
 
 	p := planOf([]Account{silent, active}, nil, Scope{}.Narrow(req), "p")
-	assert.Equal(t, []Skip{{AccountID: silent.ID, Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}}, p.Skipped)
+	assert.Equal(t, []Skip{{AccountID: silent.ID, Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)", Action: SkipFix}}, p.Skipped)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(active.ID, "eu-west-1")}}, kinds(p))
 
 	// With REGIONS set, the request narrows REGIONS for the silent account too.
@@ -316,7 +316,7 @@ func TestDuplicateAccountRecords(t *testing.T) {
 
 	p := planOf([]Account{a, again, conflicting, other}, nil, Scope{}, "p")
 
-	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials"}}, p.Skipped,
+	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials", Action: SkipFix}}, p.Skipped,
 		"identical records collapse, conflicting ones are refused")
 	assert.Equal(t, 2, p.Discovered)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1"), RegistryURL(a.ID, "us-east-1")}}, kinds(p))

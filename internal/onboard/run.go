@@ -60,8 +60,10 @@ type Runner struct {
 	// Verifier, when set, judges the role of every account a run is about
 	// to write for (VERIFY_TRUST).
 	Verifier TrustVerifier
-	// Notifier, when set, hears of runs that changed or failed something.
-	Notifier Notifier
+	// Notifier, when set, hears of runs that changed or failed something,
+	// and of coverage that is not clean (summaries says when).
+	Notifier  Notifier
+	summaries summaries
 	// Meter counts the Falcon client's requests, for the report; nil: not
 	// counted.
 	Meter Meter
@@ -136,7 +138,7 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	req.Logger = req.Logger.With("run_id", req.RunID)
 	report, err := rn.run(ctx, req)
-	if rn.Notifier != nil && !report.DryRun && (err != nil || report.Changed() || report.Failures() > 0) {
+	if rn.Notifier != nil && !report.DryRun && rn.summaries.due(report, err, time.Now()) {
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 		defer cancel()
 		if nerr := rn.Notifier.Notify(nctx, report, err); nerr != nil {
@@ -206,11 +208,18 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	}
 
 	report := newReport(plan)
-	if rn.DryRun || req.DryRun {
+	report.DryRun = rn.DryRun || req.DryRun
+	judged := func(r Report) Report {
+		if policy.Mode != Disconnect {
+			r.judgeCoverage(plan)
+		}
+		return finish(r)
+	}
+	if report.DryRun {
 		for _, a := range plan.Actions {
 			report.add(a, outcome{attempted: true})
 		}
-		return finish(report), nil
+		return judged(report), nil
 	}
 
 	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner}
@@ -228,9 +237,9 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		}
 	}
 	if err != nil {
-		return finish(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
+		return judged(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
-	return finish(report), nil
+	return judged(report), nil
 }
 
 // repositories reads where the cloud asset inventory lists ECR
