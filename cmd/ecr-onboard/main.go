@@ -6,8 +6,10 @@
 //	ecr-onboard simulate [--addr A]   # serve the simulator over HTTPS
 //	ecr-onboard trust-policy --account ID [--check | --apply]  # set up a CSPM role
 //
-// Exit codes: 0 every desired registry present, 1 fatal, 2 usage or
-// configuration error, 3 some registries failed or were left for later.
+// Exit codes (onboard.Report.ExitCode): 0 coverage clean, 1 fatal, 2 usage
+// or configuration error, 3 some registries failed or were left for later,
+// 4 nothing failed but coverage is not clean (accounts skipped for a person
+// to fix, unusable registrations, CSPM listing no account).
 package main
 
 import (
@@ -39,6 +41,8 @@ const (
 	exitFatal  = 1
 	exitUsage  = 2
 	exitFailed = 3
+	// exitCoverage: nothing failed, yet coverage is not clean.
+	exitCoverage = 4
 )
 
 func main() {

@@ -101,7 +101,8 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 	}
 
 	code, report, stderr := cli("--json", "--dry-run")
-	assert.Equal(t, exitOK, code, "a dry run that could plan succeeds")
+	assert.Equal(t, exitCoverage, code, "a dry run that could plan, on a tenant with accounts a person must fix")
+	assert.False(t, report.Coverage.Clean)
 	assert.True(t, report.DryRun)
 	assert.Len(t, report.Registries.Created, 9)
 	assert.Zero(t, sim.Stats().Writes())
@@ -133,7 +134,7 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 
 	code, stdout, stderr := runCLI([]string{"--json", "--region", "eu-west-1"}, env)
 
-	require.Contains(t, []int{exitOK, exitFailed}, code, stderr)
+	require.Contains(t, []int{exitFailed, exitCoverage}, code, stderr)
 	var report onboard.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &report))
 	assert.Contains(t, report.Accounts.Skipped, onboard.Skip{AccountID: "888888888888",

@@ -101,10 +101,34 @@ func TestMetricsLineIsEMF(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{
 		"RegistriesCreated": "Count", "RegistriesUpdated": "Count", "RegistriesFailed": "Count",
-		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds",
+		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds", "APICalls": "Count",
+		"CoveragePercent": "Percent", "RegistriesMissing": "Count", "CoverageIncomplete": "Count",
 	}, units)
 	assert.Equal(t, testFunction, m[0]["FunctionName"])
 	assert.EqualValues(t, demoSkipped, m[0]["AccountsSkipped"])
+	assert.EqualValues(t, 1, m[0]["CoverageIncomplete"], "the demo tenant has accounts a person must fix")
+	assert.Positive(t, m[0]["APICalls"])
+}
+
+// A tenant where every account is skipped: the run is not clean, and its
+// metric says so (the stack's CoverageAlarm watches CoverageIncomplete).
+func TestMetricsOfATenantWhereEveryAccountIsSkipped(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	accounts := falconsim.GenerateAccounts(3, []string{"us-east-1", "eu-west-1"})
+	for i := range accounts {
+		accounts[i].ExternalID = ""
+	}
+	sim.AddAccounts(accounts...)
+	e := newEnvWith(t, sim, nil)
+	rep, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	require.Len(t, rep.Accounts.Skipped, 3)
+	assert.False(t, rep.Coverage.Clean)
+	m := e.metricLines(t)
+	require.Len(t, m, 1)
+	assert.EqualValues(t, 1, m[0]["CoverageIncomplete"])
+	assert.EqualValues(t, 0, m[0]["CoveragePercent"])
+	assert.EqualValues(t, 6, m[0]["RegistriesMissing"])
 }
 
 func TestFunctionNameFromInvokedARN(t *testing.T) {
