@@ -150,3 +150,37 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 func pemOf(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// A tenant where every account is skipped (or CSPM lists none): nothing
+// failed, yet nothing is covered; the CLI says so with exit code 4, in the
+// JSON report and in the human summary.
+func TestZeroCoverageExitsNonZero(t *testing.T) {
+	for name, n := range map[string]int{"every account skipped": 5, "CSPM lists no account": 0} {
+		t.Run(name, func(t *testing.T) {
+			sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+			accounts := falconsim.GenerateAccounts(n, []string{"us-east-1"})
+			for i := range accounts {
+				accounts[i].ExternalID = ""
+			}
+			sim.AddAccounts(accounts...)
+			srv := falconsim.StartTLS(sim)
+			defer srv.Close()
+			cert := filepath.Join(t.TempDir(), "sim.pem")
+			require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
+			t.Setenv("SSL_CERT_FILE", cert)
+			env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+
+			code, stdout, stderr := runCLI([]string{"--json"}, env)
+			assert.Equal(t, exitCoverage, code, stderr)
+			var report onboard.Report
+			require.NoError(t, json.Unmarshal([]byte(stdout), &report))
+			assert.False(t, report.Coverage.Clean)
+			assert.Zero(t, report.Coverage.Percent)
+			assert.Len(t, report.Accounts.Skipped, n)
+
+			code, stdout, _ = runCLI(nil, env)
+			assert.Equal(t, exitCoverage, code)
+			assert.Contains(t, stdout, "NOT CLEAN")
+		})
+	}
+}
