@@ -6,23 +6,34 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
-// DefaultReaderRole is the role name GenerateAccounts uses.
+// DefaultReaderRole is the role name GenerateAccounts uses; an
+// Organization's role name is it with a suffix.
 const DefaultReaderRole = "CrowdStrikeCSPMReader"
 
-// deriveExternalID returns a deterministic 32-hex-char external ID for id.
-func deriveExternalID(id string) string {
-	sum := sha256.Sum256([]byte("falconsim-external-id:" + id))
-	return hex.EncodeToString(sum[:16])
+// cspmConnector is CSPM's intermediate role in the commercial partition.
+var cspmConnector = func() string {
+	p, _ := crowdstrike.For("aws")
+	return p.CSPMConnector
+}()
+
+// derive returns a deterministic hex string of n (<= 64) characters for what.
+func derive(what string, n int) string {
+	sum := sha256.Sum256([]byte(what))
+	return hex.EncodeToString(sum[:])[:n]
 }
+
+// deriveExternalID returns a deterministic 32-hex-char external ID for id.
+func deriveExternalID(id string) string { return derive("falconsim-external-id:"+id, 32) }
 
 // roleARNFor returns arn:aws:iam::<id>:role/<name>.
 func roleARNFor(id, name string) string { return fmt.Sprintf("arn:aws:iam::%s:role/%s", id, name) }
 
-// GenerateAccounts returns n deterministic healthy accounts: IDs
-// 100000000000+i, names "account-<i>", role
+// GenerateAccounts returns n deterministic healthy standalone accounts (no
+// organization): IDs 100000000000+i, names "account-<i>", role
 // arn:aws:iam::<id>:role/CrowdStrikeCSPMReader trusting the registry
 // assessment principal, a unique external ID derived from the account ID,
 // and the given regions.
@@ -34,11 +45,65 @@ func GenerateAccounts(n int, regions []string) []Account {
 			ID:                       id,
 			Name:                     fmt.Sprintf("account-%d", i),
 			Type:                     "commercial",
-			OrganizationID:           "o-falconsim01",
 			RoleARN:                  roleARNFor(id, DefaultReaderRole),
 			ExternalID:               deriveExternalID(id),
+			IntermediateRoleARN:      cspmConnector,
 			Regions:                  slices.Clone(regions),
 			TrustsRegistryAssessment: true,
+		}
+	}
+	return out
+}
+
+// GeneratedOrganizationID is the organization GenerateOrganization makes.
+const GeneratedOrganizationID = "o-falconsim01"
+
+// GenerateOrganization returns an AWS Organization of n accounts over
+// regions: GeneratedOrganizationID, management account 200000000000, its
+// members 200000000001 onwards (see Organization).
+func GenerateOrganization(n int, regions []string) []Account {
+	return Organization{ID: GeneratedOrganizationID, FirstAccount: 200000000000, Size: n, Regions: regions}.Accounts()
+}
+
+// Organization is an AWS Organization registered with CSPM the way
+// CrowdStrike's own tooling registers one: one registration whose external
+// ID, role name and intermediate role the management account and every
+// member deploy (CrowdStrike/terraform-aws-cloud-registration,
+// examples/org-aws-role/main.tf, where each child module takes
+// crowdstrike_cloud_aws_account.this.external_id and .iam_role_name; its
+// main.tf reads an organization's settings from the first account "because
+// all accounts will have the same settings"). So every account has the same
+// external ID and the same role name (its own role, in its own account),
+// carries the organization's ID, and the management account is_master. The
+// role name is CrowdStrike's generated form, DefaultReaderRole followed by a
+// random suffix (here derived from the organization's ID).
+type Organization struct {
+	ID string // AWS Organization ID, o- and 10 to 32 of [0-9a-z]
+	// FirstAccount is the management account's ID; the members follow:
+	// FirstAccount+1, FirstAccount+2, …
+	FirstAccount int64
+	Size         int      // accounts, the management account included
+	Regions      []string // every account's active regions
+}
+
+// Accounts returns the organization's accounts, its management account
+// first ("management"), then its members ("member-<i>"), each with a role
+// that trusts the registry-assessment principal.
+func (o Organization) Accounts() []Account {
+	externalID := deriveExternalID("organization:" + o.ID)
+	roleName := DefaultReaderRole + "-" + derive("falconsim-role-suffix:"+o.ID, 12)
+	out := make([]Account, o.Size)
+	for i := range out {
+		id := fmt.Sprintf("%012d", o.FirstAccount+int64(i))
+		name := fmt.Sprintf("member-%d", i)
+		if i == 0 {
+			name = "management"
+		}
+		out[i] = Account{
+			ID: id, Name: name, Type: "commercial",
+			OrganizationID: o.ID, IsMaster: i == 0,
+			RoleARN: roleARNFor(id, roleName), ExternalID: externalID, IntermediateRoleARN: cspmConnector,
+			Regions: slices.Clone(o.Regions), TrustsRegistryAssessment: true,
 		}
 	}
 	return out
