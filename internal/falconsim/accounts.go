@@ -92,6 +92,19 @@ func (s *Sim) AddAccounts(accts ...Account) {
 	}
 }
 
+// Accounts returns the registered accounts, by account ID.
+func (s *Sim) Accounts() []Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Account, 0, len(s.accounts))
+	for _, id := range s.sortedAccountIDs() {
+		a := s.accounts[id].Account
+		a.Regions = slices.Clone(a.Regions)
+		out = append(out, a)
+	}
+	return out
+}
+
 // AddRole registers or replaces an IAM role that registry credential
 // validation can assume.
 func (s *Sim) AddRole(arn, externalID string, trustsRegistryAssessment bool) {

@@ -128,17 +128,29 @@ func ECRURL(accountID, region string) string {
 //   - 777777777777 sandbox-dev: empty external ID.
 //   - 888888888888 archive-cold: no active regions.
 //
+// Those are standalone registrations. Beside them, the AWS Organization
+// o-demoorg0001, registered with CSPM as one (Organization: one external ID
+// and one role name for all its accounts):
+//
+//   - 121212121210 org-management (the management account), 121212121211
+//     org-prod-api, 121212121212 org-prod-web: healthy, 1-2 regions each;
+//   - 121212121213 org-new-team: CSPM has not finished onboarding it
+//     (registration_status provisioned: its role is not deployed yet).
+//
+// And 131313131313 china-analytics, in aws-cn, where Container Security has
+// no registry-assessment principal.
+//
 // The cloud asset inventory lists ECR repositories of prod-payments
 // (us-east-1, us-west-2), prod-checkout (us-east-1), data-lake
-// (ap-southeast-2, and us-west-1 where CSPM has it inactive) and
-// legacy-batch (us-east-1), of shared-tools, and of 999999999999, an
-// account CSPM does not list; staging-web has none. It also lists an S3
-// bucket.
+// (ap-southeast-2, and us-west-1 where CSPM has it inactive),
+// legacy-batch (us-east-1) and org-prod-api (us-east-1), of shared-tools,
+// and of 999999999999, an account CSPM does not list; staging-web has none.
+// It also lists an S3 bucket.
 func DemoFixtures(s *Sim) {
 	healthy := func(id, name string, regions ...string) Account {
 		return Account{
-			ID: id, Name: name, Type: "commercial", OrganizationID: "o-demo0001",
-			RoleARN: roleARNFor(id, DefaultReaderRole), ExternalID: deriveExternalID(id),
+			ID: id, Name: name, Type: "commercial",
+			RoleARN: roleARNFor(id, DefaultReaderRole), ExternalID: deriveExternalID(id), IntermediateRoleARN: cspmConnector,
 			Regions: regions, TrustsRegistryAssessment: true,
 		}
 	}
@@ -159,12 +171,27 @@ func DemoFixtures(s *Sim) {
 	noRegions := healthy("888888888888", "archive-cold")
 	noRegions.Regions = nil
 
-	s.AddAccounts(payments, checkout, staging, dataLake, brokenTrust, deputy, noExt, noRegions)
+	org := Organization{ID: "o-demoorg0001", FirstAccount: 121212121210, Size: 4}.Accounts()
+	for i, a := range []struct {
+		name    string
+		regions []string
+	}{{"org-management", []string{"us-east-1"}}, {"org-prod-api", []string{"us-east-1", "eu-west-1"}},
+		{"org-prod-web", []string{"us-east-1", "us-west-2"}}, {"org-new-team", []string{"us-east-1"}}} {
+		org[i].Name, org[i].Regions = a.name, a.regions
+	}
+	orgProdAPI, orgNewTeam := org[1], &org[3]
+	orgNewTeam.RegistrationStatus = StatusProvisioned
+
+	china := healthy("131313131313", "china-analytics", "cn-north-1")
+	china.Type, china.RoleARN, china.IntermediateRoleARN = "china", "arn:aws-cn:iam::131313131313:role/"+DefaultReaderRole, ""
+
+	s.AddAccounts(payments, checkout, staging, dataLake, brokenTrust, deputy, noExt, noRegions, china)
+	s.AddAccounts(org...)
 	for _, r := range []struct{ account, region, name string }{
 		{payments.ID, "us-east-1", "payments-api"}, {payments.ID, "us-east-1", "payments-worker"},
 		{payments.ID, "us-west-2", "payments-api"}, {checkout.ID, "us-east-1", "checkout-web"},
 		{dataLake.ID, "ap-southeast-2", "etl"}, {dataLake.ID, "us-west-1", "etl-archive"},
-		{brokenTrust.ID, "us-east-1", "batch"}, {deputy.ID, "us-east-1", "tools"},
+		{brokenTrust.ID, "us-east-1", "batch"}, {deputy.ID, "us-east-1", "tools"}, {orgProdAPI.ID, "us-east-1", "api"},
 		{"999999999999", "us-east-1", "not-in-cspm"},
 	} {
 		s.AddRepository(r.account, r.region, r.name)
