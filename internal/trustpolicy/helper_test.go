@@ -31,7 +31,7 @@ func TestFind(t *testing.T) {
 
 	for id, want := range map[string]string{
 		"999999999999": "not registered with CrowdStrike CSPM",
-		"666666666666": "belongs to account 111122223333, not 666666666666", // the onboarding's own rule (onboard.Judge)
+		"666666666666": "belongs to account 111122223333, not 666666666666",      // the onboarding's own rule (onboard.Judge)
 		"888888888888": `no registry-assessment principal in partition "aws-cn"`, // the onboarding's own rule too
 	} {
 		_, refusal := Find(helperAccounts, id, "")
