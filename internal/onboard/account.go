@@ -103,7 +103,7 @@ func accountTypePartition(accountType string) (string, bool) {
 //   - the account-status filter of this very listing (GET
 //     /cloud-security-registration-aws/queries/account/v1) takes exactly those
 //     (CrowdStrike/falconpy src/falconpy/_endpoint/_cloud_aws_registration.py,
-//     "enum": ["provisioned", "operational"], "Account status to filter
+//     lines 227-235: "enum": ["provisioned", "operational"], "Account status to filter
 //     results by."; gofalcon CloudRegistrationAwsQueryAccountsParams.AccountStatus);
 //   - the older CSPM registration API spells them
 //     Event_DiscoverAccountStatusProvisioned and
@@ -119,7 +119,7 @@ func accountTypePartition(accountType string) (string, bool) {
 // "operational", empty or one no client documents, is usable, as before:
 // refusing on a guess would skip healthy accounts.
 func onboardingUnfinished(status string) bool {
-	switch strings.ToLower(status) {
+	switch strings.ToLower(strings.TrimSpace(status)) {
 	case "provisioned", "event_discoveraccountstatusprovisioned":
 		return true
 	}
