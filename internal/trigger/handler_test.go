@@ -20,13 +20,14 @@ import (
 const scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
 "time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`
 
-// Demo fixtures: 4 healthy accounts (10 registries, 3 already there), one
-// with a broken trust policy (2 failures), three refused accounts.
+// Demo fixtures: 4 healthy standalone accounts and 3 of an organization (15
+// registries, 3 already there), one with a broken trust policy (2
+// failures), five refused accounts.
 const (
-	demoCreated   = 7
+	demoCreated   = 12
 	demoFailed    = 2
 	demoUnchanged = 3
-	demoSkipped   = 3
+	demoSkipped   = 5
 )
 
 func TestScheduledEventReconciles(t *testing.T) {
