@@ -3,11 +3,13 @@
 //
 //	ecr-onboard [--dry-run] [--json] [--account ID]... [--region R]...
 //	ecr-onboard demo                  # against the embedded Falcon simulator
-//	ecr-onboard simulate [--addr A]   # serve the simulator over HTTPS
+//	ecr-onboard simulate [--addr A] [--accounts N] [--org-members N]  # serve the simulator over HTTPS
 //	ecr-onboard trust-policy --account ID [--check | --apply]  # set up a CSPM role
 //
-// Exit codes: 0 every desired registry present, 1 fatal, 2 usage or
-// configuration error, 3 some registries failed or were left for later.
+// Exit codes (onboard.Report.ExitCode): 0 coverage clean, 1 fatal, 2 usage
+// or configuration error, 3 some registries failed or were left for later,
+// 4 nothing failed but coverage is not clean (accounts skipped for a person
+// to fix, unusable registrations, CSPM listing no account).
 package main
 
 import (
@@ -39,6 +41,8 @@ const (
 	exitFatal  = 1
 	exitUsage  = 2
 	exitFailed = 3
+	// exitCoverage: nothing failed, yet coverage is not clean.
+	exitCoverage = 4
 )
 
 func main() {
@@ -183,7 +187,9 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
 	cert := fs.String("cert", "falcon-sim.pem", "where to write the server certificate (PEM)")
-	n := fs.Int("accounts", 0, "generate this many accounts instead of the demo ones")
+	var tenant demo.Tenant
+	fs.IntVar(&tenant.Standalone, "accounts", 0, "generate this many standalone accounts instead of the demo ones")
+	fs.IntVar(&tenant.OrgMembers, "org-members", 0, "generate an AWS Organization of this many accounts (one external ID and role name) instead of the demo ones")
 	regions := fs.String("regions", "us-east-1,us-west-2", "active regions of generated accounts")
 	var opts falconsim.Options
 	fs.DurationVar(&opts.Latency, "latency", 0, "added latency per request")
@@ -193,5 +199,6 @@ func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, *n, strings.Split(*regions, ","), opts, *background), stderr)
+	tenant.Regions = strings.Split(*regions, ",")
+	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, tenant, opts, *background), stderr)
 }

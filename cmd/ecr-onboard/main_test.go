@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,13 +57,15 @@ func TestUsageAndConfigurationErrorsExit2(t *testing.T) {
 func TestDemo(t *testing.T) {
 	code, stdout, _ := runCLI([]string{"demo"}, nil)
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stdout, "created (7)")
+	assert.Contains(t, stdout, "created (12)")
 	assert.Contains(t, stdout, "failed (2)")
 	assert.Contains(t, stdout, "hint:")
-	assert.Contains(t, stdout, "skipped accounts (3)")
+	assert.Contains(t, stdout, "skipped accounts (5)")
 	assert.Contains(t, stdout, "0 created", "the second run creates nothing")
-	assert.Regexp(t, `registrations created +7 +2\n`, stdout, "both region sources side by side")
-	assert.Contains(t, stdout, "1 without an ECR repository in the inventory")
+	assert.Contains(t, stdout, "AWS Organization o-demoorg0001: 3 of its 4 accounts onboarded", "the organization sharing one external ID")
+	assert.Contains(t, stdout, `121212121213  [wait] CSPM has not finished onboarding this account (registration_status "provisioned")`)
+	assert.Regexp(t, `registrations created +12 +3\n`, stdout, "both region sources side by side")
+	assert.Contains(t, stdout, "3 without an ECR repository in the inventory")
 }
 
 // The built binary, as a user runs it, against the simulator served over
@@ -102,16 +110,17 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 	}
 
 	code, report, stderr := cli("--json", "--dry-run")
-	assert.Equal(t, exitOK, code, "a dry run that could plan succeeds")
+	assert.Equal(t, exitCoverage, code, "a dry run that could plan, on a tenant with accounts a person must fix")
+	assert.False(t, report.Coverage.Clean)
 	assert.True(t, report.DryRun)
-	assert.Len(t, report.Registries.Created, 9)
+	assert.Len(t, report.Registries.Created, 14)
 	assert.Zero(t, sim.Stats().Writes())
 	assert.Empty(t, stderr)
 
 	code, report, _ = cli("--json")
 	assert.Equal(t, exitFailed, code, "the broken-trust account fails")
 	assert.Equal(t, onboard.TriggerCLI, report.Trigger)
-	assert.Len(t, report.Registries.Created, 7)
+	assert.Len(t, report.Registries.Created, 12)
 	assert.Len(t, report.Registries.Failed, 2)
 
 	code, report, _ = cli("--json", "--account", "222222222222", "--region", "us-east-1")
@@ -134,11 +143,11 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 
 	code, stdout, stderr := runCLI([]string{"--json", "--region", "eu-west-1"}, env)
 
-	require.Contains(t, []int{exitOK, exitFailed}, code, stderr)
+	require.Contains(t, []int{exitFailed, exitCoverage}, code, stderr)
 	var report onboard.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &report))
 	assert.Contains(t, report.Accounts.Skipped, onboard.Skip{AccountID: "888888888888",
-		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"})
+		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)", Action: onboard.SkipFix})
 	for _, c := range report.Registries.Created {
 		assert.Contains(t, c.URL, ".eu-west-1.", "narrowed to eu-west-1")
 	}
@@ -149,4 +158,86 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 
 func pemOf(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// A tenant where every account is skipped (or CSPM lists none): nothing
+// failed, yet nothing is covered; the CLI says so with exit code 4, in the
+// JSON report and in the human summary.
+func TestZeroCoverageExitsNonZero(t *testing.T) {
+	for name, n := range map[string]int{"every account skipped": 5, "CSPM lists no account": 0} {
+		t.Run(name, func(t *testing.T) {
+			sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+			accounts := falconsim.GenerateAccounts(n, []string{"us-east-1"})
+			for i := range accounts {
+				accounts[i].ExternalID = ""
+			}
+			sim.AddAccounts(accounts...)
+			srv := falconsim.StartTLS(sim)
+			defer srv.Close()
+			cert := filepath.Join(t.TempDir(), "sim.pem")
+			require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
+			t.Setenv("SSL_CERT_FILE", cert)
+			env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+
+			code, stdout, stderr := runCLI([]string{"--json"}, env)
+			assert.Equal(t, exitCoverage, code, stderr)
+			var report onboard.Report
+			require.NoError(t, json.Unmarshal([]byte(stdout), &report))
+			assert.False(t, report.Coverage.Clean)
+			assert.Zero(t, report.Coverage.Percent)
+			assert.Len(t, report.Accounts.Skipped, n)
+
+			code, stdout, _ = runCLI(nil, env)
+			assert.Equal(t, exitCoverage, code)
+			assert.Contains(t, stdout, "NOT CLEAN")
+		})
+	}
+}
+
+// `simulate --org-members N --accounts M` serves an AWS Organization of N
+// accounts sharing one external ID and one role name, beside M standalone
+// accounts.
+func TestSimulateServesAGeneratedOrganization(t *testing.T) {
+	cert := filepath.Join(t.TempDir(), "sim.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"simulate", "--addr", "127.0.0.1:0", "--cert", cert, "--org-members", "5", "--accounts", "2", "--regions", "us-east-1,eu-west-1"},
+			func(string) string { return "" }, w, io.Discard)
+		w.Close()
+	}()
+	first, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	m := regexp.MustCompile(`listening on (https://\S+)\. `).FindStringSubmatch(first)
+	require.NotNil(t, m, first)
+
+	pool := x509.NewCertPool()
+	pemBytes, err := os.ReadFile(cert)
+	require.NoError(t, err)
+	require.True(t, pool.AppendCertsFromPEM(pemBytes))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	rn, err := demo.NewRunner(ctx, m[1], hc, nil)
+	require.NoError(t, err)
+	accounts, err := rn.Falcon.Accounts(ctx)
+	require.NoError(t, err)
+
+	require.Len(t, accounts, 7)
+	byOrg := map[string][]onboard.Account{}
+	for _, a := range accounts {
+		assert.Equal(t, []string{"us-east-1", "eu-west-1"}, a.Regions)
+		byOrg[a.OrganizationID] = append(byOrg[a.OrganizationID], a)
+	}
+	org := byOrg[falconsim.GeneratedOrganizationID]
+	require.Len(t, org, 5)
+	for _, a := range org {
+		assert.Equal(t, org[0].ExternalID, a.ExternalID, "one external ID for the organization")
+	}
+	require.Len(t, byOrg[""], 2, "standalone accounts")
+	assert.NotEqual(t, byOrg[""][0].ExternalID, byOrg[""][1].ExternalID)
+
+	cancel()
+	assert.Equal(t, exitOK, <-done)
 }

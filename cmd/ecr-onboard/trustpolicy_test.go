@@ -290,6 +290,47 @@ func TestTrustPolicyApplyYesWritesTheMergedPolicyOnce(t *testing.T) {
 	assert.Equal(t, []string{"GetRole", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls())
 }
 
+// An organization member's role is printed, checked and set up from CSPM's
+// record like any account's, though its external ID is the organization's,
+// shared by every member: sharing is no refusal.
+func TestTrustPolicyOrganizationMemberSharingItsExternalID(t *testing.T) {
+	org := falconsim.Organization{ID: "o-example0001", FirstAccount: 444455556660, Size: 3, Regions: []string{"us-east-1"}}.Accounts()
+	member := org[1]
+	require.Equal(t, org[0].ExternalID, member.ExternalID, "one external ID for the organization")
+	require.Equal(t, iamrole.RoleName(org[0].RoleARN), iamrole.RoleName(member.RoleARN), "one role name")
+	r := newTPRig(t, startMotoIAM(t, member.ID))
+	r.sim.AddAccounts(org...)
+	condition := `"Condition":{"StringEquals":{"sts:ExternalId":"` + member.ExternalID + `"}}`
+	r.iam.AddRole(t, member.RoleARN, policyDoc(`{"Effect":"Allow","Principal":{"AWS":"`+tpCSPM+`"},"Action":"sts:AssumeRole",`+condition+`}`))
+
+	code, stdout, stderr := r.run("--account", member.ID)
+	require.Equal(t, exitOK, code, stderr)
+	var doc struct{ Statement []map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
+	require.Len(t, doc.Statement, 1)
+	assert.Equal(t, []any{tpCSPM, tpRegistry}, doc.Statement[0]["Principal"].(map[string]any)["AWS"])
+	assert.Equal(t, map[string]any{"StringEquals": map[string]any{"sts:ExternalId": member.ExternalID}}, doc.Statement[0]["Condition"])
+
+	code, stdout, stderr = r.run("--account", member.ID, "--check")
+	assert.Equal(t, exitFailed, code, stderr)
+	assert.Contains(t, stdout, "missing: the registry-assessment principal "+tpRegistry)
+	assert.NotContains(t, stdout+stderr, "shared")
+
+	code, stdout, stderr = r.run("--account", member.ID, "--apply", "--yes")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "updated the trust policy of "+member.RoleARN)
+	updates := r.iam.Updates()
+	require.Len(t, updates, 1)
+	a, err := trustpolicy.Analyze(updates[0].PolicyDocument, trustpolicy.Want{Partition: "aws", ExternalID: member.ExternalID, CSPMPrincipal: tpCSPM})
+	require.NoError(t, err)
+	assert.True(t, a.Correct())
+
+	code, stdout, _ = r.run("--account", member.ID, "--check")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "no change needed")
+	assert.Equal(t, []string{"GetRole", "GetRole", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls(), "printing read nothing: CSPM named its principal")
+}
+
 func TestTrustPolicyApplyRefusals(t *testing.T) {
 	m := startMotoIAM(t, tpAccount)
 	for name, tc := range map[string]struct {

@@ -42,16 +42,8 @@ func TestVerifyTrustThroughTheAWSSDK(t *testing.T) {
 		`"Principal":{"AWS":["`+connector+`","`+registry+`"]},"Action":"sts:AssumeRole"}]}`)
 	bad.TrustReader(badRole)
 
-	// Run summaries go to a topic; a queue subscribed to it lets the test read them.
-	admin := org.Admin()
+	topic, published := summaryTopic(t, org)
 	ctx := context.Background()
-	topic, err := sns.NewFromConfig(admin).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("ecr-onboard")})
-	require.NoError(t, err)
-	queue, err := sqs.NewFromConfig(admin).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("summaries")})
-	require.NoError(t, err)
-	_, err = sns.NewFromConfig(admin).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String("arn:aws:sqs:us-east-1:" + orgtest.HomeAccount + ":summaries")})
-	require.NoError(t, err)
 	fn := org.FunctionConfig()
 	org.Enforce()
 
@@ -65,7 +57,7 @@ func TestVerifyTrustThroughTheAWSSDK(t *testing.T) {
 	defer srv.Close()
 	env := map[string]string{
 		"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret,
-		"VERIFY_TRUST": "true", "SNS_TOPIC_ARN": aws.ToString(topic.TopicArn),
+		"VERIFY_TRUST": "true", "SNS_TOPIC_ARN": topic,
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
@@ -87,15 +79,12 @@ func TestVerifyTrustThroughTheAWSSDK(t *testing.T) {
 	assert.Equal(t, map[string]int{"STS.GetCallerIdentity": 1, "STS.AssumeRole": 2, "IAM.GetRole": 2, "SNS.Publish": 1}, count(org.Calls()),
 		"two calls per account checked")
 
-	msgs, err := sqs.NewFromConfig(admin).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10})
-	require.NoError(t, err)
-	require.Len(t, msgs.Messages, 1)
-	var envelope struct{ Subject, Message string }
-	require.NoError(t, json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &envelope))
-	assert.Equal(t, "ecr-onboard: 1 created, 0 updated, 0 deleted, 0 failed", envelope.Subject)
-	assert.Contains(t, envelope.Message, "has no sts:ExternalId condition")
+	summaries := published()
+	require.Len(t, summaries, 1)
+	assert.Equal(t, "ecr-onboard: coverage 50.0% (NOT clean); 1 created, 0 updated, 0 failed, 1 accounts skipped", summaries[0].Subject)
+	assert.Contains(t, summaries[0].Message, "has no sts:ExternalId condition")
 	for _, a := range accounts {
-		assert.NotContains(t, envelope.Message, a.ExternalID)
+		assert.NotContains(t, summaries[0].Message, a.ExternalID)
 		assert.NotContains(t, skip.Reason, a.ExternalID)
 	}
 
@@ -109,6 +98,69 @@ func TestVerifyTrustThroughTheAWSSDK(t *testing.T) {
 	after := count(org.Calls())
 	assert.Equal(t, 1, after["STS.AssumeRole"]-before["STS.AssumeRole"])
 	assert.Equal(t, 1, after["IAM.GetRole"]-before["IAM.GetRole"])
+}
+
+// A tenant where every account is skipped: zero coverage is never a quiet
+// success. The summary is published (once: the same verdict again is not
+// told again by the same process), through the real SDK against moto.
+func TestSummaryOfATenantWhereEveryAccountIsSkipped(t *testing.T) {
+	org := orgtest.New(t)
+	topic, published := summaryTopic(t, org)
+	fn := org.FunctionConfig()
+	accounts := falconsim.GenerateAccounts(24, []string{"us-east-1", "eu-west-1"})
+	for i := range accounts {
+		accounts[i].ExternalID = ""
+	}
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(accounts...)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	env := map[string]string{
+		"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret, "SNS_TOPIC_ARN": topic,
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	ctx := context.Background()
+	runner, err := app.NewRunner(ctx, cfg, app.Deps{HTTPClient: srv.Client(), LoadAWS: func(context.Context) (aws.Config, error) { return fn, nil }})
+	require.NoError(t, err)
+
+	for range 2 {
+		report, err := runner.Run(ctx, onboard.Request{Trigger: onboard.TriggerSchedule})
+		require.NoError(t, err)
+		assert.Equal(t, 4, report.ExitCode())
+		assert.Equal(t, onboard.Missing{AccountSkipped: 48}, report.Coverage.Missing)
+	}
+	summaries := published()
+	require.Len(t, summaries, 1, "published once; the second run's verdict is the same")
+	assert.Equal(t, "ecr-onboard: coverage 0.0% (NOT clean); 0 created, 0 updated, 0 failed, 24 accounts skipped", summaries[0].Subject)
+	assert.Contains(t, summaries[0].Message, "24 account(s) skipped for a cause a person must fix")
+	assert.Contains(t, summaries[0].Message, "CSPM has no external ID for this account")
+}
+
+type summary struct{ Subject, Message string }
+
+// summaryTopic makes an SNS topic in org's home account and returns its ARN
+// and a function that reads what was published to it (through an SQS queue
+// subscribed to it).
+func summaryTopic(t *testing.T, org *orgtest.Org) (topicARN string, published func() []summary) {
+	t.Helper()
+	admin, ctx := org.Admin(), context.Background()
+	topic, err := sns.NewFromConfig(admin).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("ecr-onboard")})
+	require.NoError(t, err)
+	queue, err := sqs.NewFromConfig(admin).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("summaries")})
+	require.NoError(t, err)
+	_, err = sns.NewFromConfig(admin).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String("arn:aws:sqs:us-east-1:" + orgtest.HomeAccount + ":summaries")})
+	require.NoError(t, err)
+	return aws.ToString(topic.TopicArn), func() []summary {
+		msgs, err := sqs.NewFromConfig(admin).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10})
+		require.NoError(t, err)
+		out := make([]summary, len(msgs.Messages))
+		for i, m := range msgs.Messages {
+			require.NoError(t, json.Unmarshal([]byte(aws.ToString(m.Body)), &out[i]))
+		}
+		return out
+	}
 }
 
 func count(calls []string) map[string]int {

@@ -28,11 +28,22 @@ const (
 	maxMessage = 200_000
 )
 
-// Notify publishes the report's summary (counts, failures with hints).
+// Notify publishes the report's summary: a subject with the coverage
+// verdict and the counts (at most 100 characters, SNS's limit), and the
+// report as onboard.Report.WriteSummary prints it (coverage and why it is
+// not clean, failures with hints, skipped accounts).
 func (n Notifier) Notify(ctx context.Context, r onboard.Report, runErr error) error {
 	g := r.Registries
 	subject := fmt.Sprintf("ecr-onboard: %d created, %d updated, %d deleted, %d failed",
 		len(g.Created), len(g.Updated), len(g.Deleted), len(g.Failed))
+	if c := r.Coverage; c != nil {
+		verdict := "clean"
+		if !c.Clean {
+			verdict = "NOT clean"
+		}
+		subject = fmt.Sprintf("ecr-onboard: coverage %.1f%% (%s); %d created, %d updated, %d failed, %d accounts skipped",
+			c.Percent, verdict, len(g.Created), len(g.Updated), len(g.Failed), len(r.Accounts.Skipped))
+	}
 	var b strings.Builder
 	if runErr != nil {
 		subject = "ecr-onboard: run failed"

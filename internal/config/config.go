@@ -22,25 +22,25 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	SecretARN          string // FALCON_SECRET_ARN
-	ClientID           string // FALCON_CLIENT_ID (only without a secret ARN)
-	ClientSecret       Secret // FALCON_CLIENT_SECRET (only without a secret ARN)
-	Cloud              string
-	BaseURL            string
-	MemberCID          string
-	AccountIDs         []string // ACCOUNT_IDS
-	ExcludeAccountIDs  []string // EXCLUDE_ACCOUNT_IDS
-	Regions            []string // REGIONS
-	DryRun             bool
-	AliasPrefix        string
-	MaxConcurrency     int
-	RateShare          float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
+	SecretARN         string // FALCON_SECRET_ARN
+	ClientID          string // FALCON_CLIENT_ID (only without a secret ARN)
+	ClientSecret      Secret // FALCON_CLIENT_SECRET (only without a secret ARN)
+	Cloud             string
+	BaseURL           string
+	MemberCID         string
+	AccountIDs        []string // ACCOUNT_IDS
+	ExcludeAccountIDs []string // EXCLUDE_ACCOUNT_IDS
+	Regions           []string // REGIONS
+	DryRun            bool
+	AliasPrefix       string
+	MaxConcurrency    int
+	RateShare         float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
 	// TrustPropagationWait (TRUST_PROPAGATION_WAIT) is how long a create
 	// whose credential Falcon rejects is sent again, for a trust-policy
 	// change made just before the run to reach Falcon (0: never).
 	TrustPropagationWait time.Duration
-	DisconnectOnDelete bool
-	VerifyTrust        bool
+	DisconnectOnDelete   bool
+	VerifyTrust          bool
 	// TrustReaderRole is the member-account role VERIFY_TRUST assumes to
 	// read the CSPM role's trust policy (TRUST_READER_ROLE).
 	TrustReaderRole string

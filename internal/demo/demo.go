@@ -34,8 +34,10 @@ func Run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nFalcon now holds %d registries. Failed and skipped entries above are the sample\n"+
-		"accounts' deliberate problems; each says why and how to fix it.\n", held)
+	fmt.Fprintf(w, "\nFalcon now holds %d registries.\n", len(held.Registries()))
+	organizations(w, held)
+	fmt.Fprintf(w, "Failed and skipped entries above are the sample accounts' deliberate problems;\n"+
+		"each says why and how to fix it.\n")
 	inventory, _, err := runs(ctx, w, map[string]string{"REGION_SOURCE": "ecr-inventory"}, 3,
 		"The same tenant, fresh, with REGION_SOURCE=ecr-inventory: only regions where Falcon's cloud asset inventory lists an ECR repository")
 	if err != nil {
@@ -47,9 +49,9 @@ func Run(ctx context.Context, w io.Writer) error {
 }
 
 // runs reconciles a fresh simulator with the demo accounts once per title,
-// with extraEnv, printing each summary; it returns the first report and how
-// many registries Falcon holds at the end.
-func runs(ctx context.Context, w io.Writer, extraEnv map[string]string, number int, titles ...string) (onboard.Report, int, error) {
+// with extraEnv, printing each summary; it returns the first report and the
+// simulator as the runs left it.
+func runs(ctx context.Context, w io.Writer, extraEnv map[string]string, number int, titles ...string) (onboard.Report, *falconsim.Sim, error) {
 	sim := falconsim.New(falconsim.Options{ClientID: ClientID, ClientSecret: ClientSecret})
 	falconsim.DemoFixtures(sim)
 	srv := falconsim.StartTLS(sim)
@@ -57,21 +59,51 @@ func runs(ctx context.Context, w io.Writer, extraEnv map[string]string, number i
 
 	runner, err := NewRunner(ctx, srv.URL, srv.Client(), extraEnv)
 	if err != nil {
-		return onboard.Report{}, 0, err
+		return onboard.Report{}, nil, err
 	}
 	var first onboard.Report
 	for i, title := range titles {
 		fmt.Fprintf(w, "\n== %d. %s\n\n", number+i, title)
 		report, err := runner.Run(ctx, onboard.Request{Trigger: onboard.TriggerCLI})
 		if err != nil {
-			return onboard.Report{}, 0, err
+			return onboard.Report{}, nil, err
 		}
 		report.WriteSummary(w)
 		if i == 0 {
 			first = report
 		}
 	}
-	return first, len(sim.Registries()), nil
+	return first, sim, nil
+}
+
+// organizations says, per AWS Organization of the tenant, how many of its
+// accounts (all sharing its one external ID) sim now holds registrations
+// for.
+func organizations(w io.Writer, sim *falconsim.Sim) {
+	registered := map[string]bool{}
+	for _, r := range sim.Registries() {
+		if id, _, ok := onboard.ParseECRURL(r.URL); ok {
+			registered[id] = true
+		}
+	}
+	var orgs []string
+	accounts, onboarded := map[string]int{}, map[string]int{}
+	for _, a := range sim.Accounts() {
+		if a.OrganizationID == "" {
+			continue
+		}
+		if accounts[a.OrganizationID] == 0 {
+			orgs = append(orgs, a.OrganizationID)
+		}
+		accounts[a.OrganizationID]++
+		if registered[a.ID] {
+			onboarded[a.OrganizationID]++
+		}
+	}
+	for _, o := range orgs {
+		fmt.Fprintf(w, "AWS Organization %s: %d of its %d accounts onboarded. CSPM registered them all\n"+
+			"with one external ID and one role name; each registry has its own account's role.\n", o, onboarded[o], accounts[o])
+	}
 }
 
 // sideBySide prints the two modes' first runs as columns.
@@ -116,19 +148,32 @@ func NewRunner(ctx context.Context, baseURL string, hc *http.Client, extraEnv ma
 	return app.NewRunner(ctx, cfg, app.Deps{HTTPClient: hc, Logger: logger})
 }
 
-// Serve runs the simulator over HTTPS on addr with the demo accounts (or n
-// generated accounts over regions), writing its certificate to certFile, and
-// prints the environment a client needs. Another integration of the tenant
-// spends background requests a minute of its rate limit. It returns when
-// ctx ends.
-func Serve(ctx context.Context, w io.Writer, addr, certFile string, n int, regions []string, opts falconsim.Options, background int) error {
+// Tenant is what Serve loads into the simulator: the demo accounts when
+// both counts are zero, else an AWS Organization of OrgMembers accounts
+// (falconsim.GenerateOrganization: one external ID and one role name) and
+// Standalone accounts (falconsim.GenerateAccounts), active in Regions.
+type Tenant struct {
+	Standalone, OrgMembers int
+	Regions                []string
+}
+
+func (t Tenant) load(sim *falconsim.Sim) {
+	if t.Standalone == 0 && t.OrgMembers == 0 {
+		falconsim.DemoFixtures(sim)
+		return
+	}
+	sim.AddAccounts(falconsim.GenerateOrganization(t.OrgMembers, t.Regions)...)
+	sim.AddAccounts(falconsim.GenerateAccounts(t.Standalone, t.Regions)...)
+}
+
+// Serve runs the simulator over HTTPS on addr with tenant, writing its
+// certificate to certFile, and prints the environment a client needs.
+// Another integration of the tenant spends background requests a minute
+// of its rate limit. It returns when ctx ends.
+func Serve(ctx context.Context, w io.Writer, addr, certFile string, tenant Tenant, opts falconsim.Options, background int) error {
 	opts.ClientID, opts.ClientSecret = ClientID, ClientSecret
 	sim := falconsim.New(opts)
-	if n > 0 {
-		sim.AddAccounts(falconsim.GenerateAccounts(n, regions)...)
-	} else {
-		falconsim.DemoFixtures(sim)
-	}
+	tenant.load(sim)
 	url, err := falconsim.ListenAndServeTLS(ctx, addr, sim, certFile)
 	if err != nil {
 		return err

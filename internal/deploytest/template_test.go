@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
 )
 
 const (
@@ -49,6 +51,8 @@ func TestTemplateParses(t *testing.T) {
 		"InitialReconcile":          "Custom::EcrOnboardReconcile",
 		"FunctionErrorsAlarm":       "AWS::CloudWatch::Alarm",
 		"RegistrationFailuresAlarm": "AWS::CloudWatch::Alarm",
+		"CoverageAlarm":             "AWS::CloudWatch::Alarm",
+		"Dashboard":                 "AWS::CloudWatch::Dashboard",
 	}
 	for id, typ := range wantTypes {
 		r, ok := d.typed.Resources[id]
@@ -101,7 +105,7 @@ func TestScheduleEvent(t *testing.T) {
 	props, _ := run["Properties"].(map[string]any)
 	assert.Equal(t, map[string]any{"Ref": "ScheduleExpression"}, props["Schedule"])
 	assert.Equal(t, map[string]any{"Fn::If": []any{"ScheduleOn", "ENABLED", "DISABLED"}}, props["State"])
-	assert.Equal(t, "rate(6 hours)", d.typed.Parameters["ScheduleExpression"].Default)
+	assert.Equal(t, "rate(10 minutes)", d.typed.Parameters["ScheduleExpression"].Default)
 }
 
 func TestReferencesResolve(t *testing.T) {
@@ -359,6 +363,75 @@ func TestAlarms(t *testing.T) {
 		assert.EqualValues(t, 0, p["Threshold"], id)
 		assert.Equal(t, actions, p["AlarmActions"], id)
 	}
+
+	// Coverage that is not clean raises an alarm (README, "Report"): the
+	// metric the function emits, every run of an hour not clean.
+	p := d.properties("CoverageAlarm")
+	assert.Equal(t, trigger.MetricsNamespace, p["Namespace"])
+	assert.Equal(t, trigger.CoverageIncomplete, p["MetricName"])
+	assert.Equal(t, dim, p["Dimensions"])
+	assert.Equal(t, "Minimum", p["Statistic"])
+	assert.Equal(t, "GreaterThanOrEqualToThreshold", p["ComparisonOperator"])
+	assert.EqualValues(t, 1, p["Threshold"])
+	assert.EqualValues(t, 3600, p["Period"])
+	assert.Equal(t, actions, p["AlarmActions"])
+	assert.Equal(t, actions, p["OKActions"])
+}
+
+// The dashboard's body is valid JSON once CloudFormation substitutes it;
+// every EcrOnboard metric it shows is one the function emits, and it shows
+// the ones the README promises; its alarm widget names the stack's alarms.
+func TestDashboard(t *testing.T) {
+	d := loadTemplate(t)
+	sub, ok := d.properties("Dashboard")["DashboardBody"].(map[string]any)["Fn::Sub"].([]any)
+	require.True(t, ok, "DashboardBody is a Fn::Sub with variables")
+	vars := sub[1].(map[string]any)
+	assert.Equal(t, map[string]any{"Ref": functionID}, vars["Fn"])
+	for name, alarm := range map[string]string{"CoverageAlarmArn": "CoverageAlarm", "FailuresAlarmArn": "RegistrationFailuresAlarm", "ErrorsAlarmArn": "FunctionErrorsAlarm"} {
+		assert.Equal(t, map[string]any{"Fn::GetAtt": alarm + ".Arn"}, vars[name])
+	}
+	body := regexp.MustCompile(`\$\{[A-Za-z:]+\}`).ReplaceAllString(sub[0].(string), "x")
+	var dash struct {
+		Widgets []struct {
+			Type       string `json:"type"`
+			Properties struct {
+				Metrics [][]any  `json:"metrics"`
+				Alarms  []string `json:"alarms"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &dash), body)
+	emitted := []string{trigger.RegistriesCreated, trigger.RegistriesUpdated, trigger.RegistriesFailed, trigger.AccountsSkipped,
+		trigger.RateLimited, trigger.DurationMs, trigger.APICalls, trigger.CoveragePercent, trigger.RegistriesMissing, trigger.CoverageIncomplete}
+	shown := map[string]bool{}
+	alarms := 0
+	for _, w := range dash.Widgets {
+		alarms += len(w.Properties.Alarms)
+		for _, m := range w.Properties.Metrics {
+			if m[0] == trigger.MetricsNamespace {
+				assert.Contains(t, emitted, m[1], "the function emits no metric %v", m[1])
+				shown[m[1].(string)] = true
+			}
+		}
+	}
+	for _, m := range emitted {
+		assert.True(t, shown[m], "the dashboard shows %s", m)
+	}
+	assert.Equal(t, 3, alarms)
+}
+
+// The default schedule covers a new CSPM account within 15 minutes, and a
+// steady-state tenant of 1,000 accounts x 17 regions (353 API calls a run
+// at registry pages of 100) spends under 1% of a 6,000-a-minute tenant's
+// daily API budget on it (README, "Deploy").
+func TestDefaultScheduleCoversWithin15MinutesUnder1PercentOfTheBudget(t *testing.T) {
+	d := loadTemplate(t)
+	m := regexp.MustCompile(`^rate\((\d+) minutes?\)$`).FindStringSubmatch(d.typed.Parameters["ScheduleExpression"].Default.(string))
+	require.NotNil(t, m)
+	minutes, _ := strconv.Atoi(m[1])
+	assert.LessOrEqual(t, minutes, 15)
+	runsADay := 24 * 60 / minutes
+	assert.Less(t, float64(runsADay*353), 0.01*6000*24*60)
 }
 
 // TestMakefileHasSAMBuildTarget: BuildMethod makefile makes `sam build` run this target.

@@ -96,6 +96,7 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 		a := onboard.Account{
 			ID: r.AccountID, Name: r.AccountName, Type: r.AccountType,
 			OrganizationID: r.OrganizationID, Regions: r.ActiveRegions,
+			RegistrationStatus: r.RegistrationStatus,
 		}
 		if m := r.ResourceMetadata; m != nil {
 			a.RoleARN, a.ExternalID, a.CSPMPrincipal = m.IamRoleArn, m.ExternalID, m.IntermediateRoleArn

@@ -310,7 +310,7 @@ func TestAccountRecordMissingFrom207(t *testing.T) {
 				assert.Empty(t, report.Accounts.Skipped)
 				return
 			}
-			assert.Equal(t, []onboard.Skip{{AccountID: victim, Reason: "CSPM did not return this account's record (listed, but missing from the entity answer twice)"}},
+			assert.Equal(t, []onboard.Skip{{AccountID: victim, Reason: "CSPM did not return this account's record (listed, but missing from the entity answer twice)", Action: onboard.SkipFix}},
 				report.Accounts.Skipped)
 			assert.Len(t, r.sim.Registries(), 3)
 		})
@@ -374,7 +374,7 @@ func TestAccountListedTwice(t *testing.T) {
 	}{
 		"identical records": {false, nil},
 		"conflicting records": {true, []onboard.Skip{{AccountID: "100000000000",
-			Reason: "CSPM lists this account 2 times with different credentials"}}},
+			Reason: "CSPM lists this account 2 times with different credentials", Action: onboard.SkipFix}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			accounts := falconsim.GenerateAccounts(2, []string{"us-east-1"})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -11,19 +12,42 @@ import (
 )
 
 // Account is an AWS account registered with Falcon cloud security, together
-// with the IAM role Falcon reads it through.
+// with the IAM role Falcon reads it through. Fields render as gofalcon
+// v0.22.0's models.DomainCloudAWSAccountV1 (in parentheses).
 type Account struct {
-	ID             string // 12 digits
-	Name           string
-	Type           string // "commercial" | "govcloud"
+	ID   string // 12 digits (account_id)
+	Name string // (account_name)
+	Type string // "commercial" | "govcloud" (account_type)
+	// OrganizationID is the AWS Organization CSPM registered the account
+	// with (organization_id), "" for a standalone account; IsMaster marks
+	// the organization's management account (is_master). Organization
+	// generates an organization's accounts as CSPM registers them.
 	OrganizationID string
-	RoleARN        string
-	ExternalID     string
-	Regions        []string
+	IsMaster       bool
+	RoleARN        string // (resource_metadata.iam_role_arn)
+	ExternalID     string // (resource_metadata.external_id)
+	// IntermediateRoleARN is CrowdStrike's role CSPM assumes RoleARN from
+	// (resource_metadata.intermediate_role_arn); "" leaves it out.
+	IntermediateRoleARN string
+	// RegistrationStatus is CSPM's registration_status; "" renders
+	// StatusOperational. With StatusProvisioned CSPM has registered the
+	// account but its role is not deployed yet: AddAccounts creates no
+	// role for it.
+	RegistrationStatus string
+	Regions            []string // (active_regions)
 	// TrustsRegistryAssessment says whether the role's trust policy allows
 	// the registry-assessment principal (RegistryAssessmentPrincipal).
 	TrustsRegistryAssessment bool
 }
+
+// CSPM registration_status values (the words of the account-status filter
+// of CSPM's account query, CrowdStrike/falconpy
+// src/falconpy/_endpoint/_cloud_aws_registration.py): operational, an
+// onboarded account; provisioned, registered with its role not deployed yet.
+const (
+	StatusOperational = "operational"
+	StatusProvisioned = "provisioned"
+)
 
 // role is an IAM role the simulator can "assume".
 type role struct {
@@ -45,7 +69,7 @@ const (
 
 // AddAccounts registers (or replaces) accounts. Each account's role
 // (RoleARN, ExternalID, TrustsRegistryAssessment) is registered too, unless
-// a role with that ARN already exists.
+// a role with that ARN already exists or the account is StatusProvisioned.
 func (s *Sim) AddAccounts(accts ...Account) {
 	now := time.Now().UTC()
 	s.mu.Lock()
@@ -62,10 +86,23 @@ func (s *Sim) AddAccounts(accts ...Account) {
 			s.accounts[a.ID] = e
 		}
 		e.Account, e.updated = a, now
-		if _, exists := s.roles[a.RoleARN]; a.RoleARN != "" && !exists {
+		if _, exists := s.roles[a.RoleARN]; a.RoleARN != "" && !exists && !strings.EqualFold(a.RegistrationStatus, StatusProvisioned) {
 			s.roles[a.RoleARN] = role{externalID: a.ExternalID, trusts: a.TrustsRegistryAssessment}
 		}
 	}
+}
+
+// Accounts returns the registered accounts, by account ID.
+func (s *Sim) Accounts() []Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Account, 0, len(s.accounts))
+	for _, id := range s.sortedAccountIDs() {
+		a := s.accounts[id].Account
+		a.Regions = slices.Clone(a.Regions)
+		out = append(out, a)
+	}
+	return out
 }
 
 // AddRole registers or replaces an IAM role that registry credential
@@ -142,6 +179,10 @@ func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
 	created, updated := strfmt.DateTime(e.created), strfmt.DateTime(e.updated)
 	deleted := strfmt.DateTime(time.Time{}.UTC())
 	regions := append([]string{}, e.Regions...)
+	status := e.RegistrationStatus
+	if status == "" {
+		status = StatusOperational
+	}
 	return &models.DomainCloudAWSAccountV1{
 		CreatedAt:      &created,
 		DeletedAt:      &deleted,
@@ -151,6 +192,7 @@ func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
 		AccountName:    e.Name,
 		AccountType:    e.Type,
 		OrganizationID: e.OrganizationID,
+		IsMaster:       e.IsMaster,
 		ActiveRegions:  regions,
 		IamServicePermissionsStatus: []*models.DomainProductPermission{{
 			Product: ptr("cspm"),
@@ -170,36 +212,58 @@ func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
 			Features: []string{"iom"},
 		}},
 		ResourceMetadata: &models.DomainAWSAccountResourceMetadata{
-			CreatedAt:  &created,
-			DeletedAt:  &deleted,
-			ID:         ptr(e.seq),
-			UpdatedAt:  &updated,
-			IamRoleArn: e.RoleARN,
-			ExternalID: e.ExternalID,
+			CreatedAt:           &created,
+			DeletedAt:           &deleted,
+			ID:                  ptr(e.seq),
+			UpdatedAt:           &updated,
+			IamRoleArn:          e.RoleARN,
+			ExternalID:          e.ExternalID,
+			IntermediateRoleArn: e.IntermediateRoleARN,
 		},
 		CspmEnabled:        true,
-		RegistrationStatus: "registered",
+		RegistrationStatus: status,
 		TargetOus:          []string{},
 		Conditions:         []*models.DomainCloudCondition{},
 		Status:             []*models.DomainProductFeaturesStatus{},
 	}
 }
 
-// RegenerateExternalID gives an account a new external ID, as CSPM does
-// when asked to regenerate it; the account's role accepts only the new one
-// from then on. It returns the new ID.
+// RegenerateExternalID gives a standalone account a new external ID, as
+// CSPM does when asked to regenerate it; the account's role accepts only the
+// new one from then on. It returns the new ID ("" for an unknown account).
 func (s *Sim) RegenerateExternalID(accountID string) string {
+	return s.regenerate(func(a *accountEntry) bool { return a.ID == accountID })
+}
+
+// RegenerateOrganizationExternalID gives an AWS Organization's registration
+// a new external ID: every account of the organization changes at once, as
+// they share one registration, and every member's role accepts only the new
+// ID from then on (its StackSet redeployed). It returns the new ID ("" when
+// no account belongs to organizationID).
+func (s *Sim) RegenerateOrganizationExternalID(organizationID string) string {
+	return s.regenerate(func(a *accountEntry) bool { return organizationID != "" && a.OrganizationID == organizationID })
+}
+
+// regenerate gives every account that matches one new external ID, in CSPM
+// and in its role.
+func (s *Sim) regenerate(match func(*accountEntry) bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.accounts[accountID]
-	if !ok {
+	id, now := newUUID(), time.Now().UTC()
+	changed := false
+	for _, e := range s.accounts {
+		if !match(e) {
+			continue
+		}
+		changed = true
+		e.ExternalID, e.updated = id, now
+		if r, ok := s.roles[e.RoleARN]; ok {
+			r.externalID = id
+			s.roles[e.RoleARN] = r
+		}
+	}
+	if !changed {
 		return ""
 	}
-	e.ExternalID = newUUID()
-	e.updated = time.Now().UTC()
-	if r, ok := s.roles[e.RoleARN]; ok {
-		r.externalID = e.ExternalID
-		s.roles[e.RoleARN] = r
-	}
-	return e.ExternalID
+	return id
 }

@@ -3,9 +3,11 @@ package falconsim
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
+	"github.com/crowdstrike/gofalcon/falcon/models"
 	"github.com/go-openapi/strfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,4 +123,104 @@ func TestGetAccountsMultiStatus(t *testing.T) {
 	var bad *cloud_aws_registration.CloudRegistrationAwsGetAccountsBadRequest
 	require.ErrorAs(t, err, &bad)
 	require.NoError(t, bad.Payload.Validate(strfmt.Default))
+}
+
+// An AWS Organization reads back as CSPM registers one: every account with
+// the organization's ID, the same external ID and role name (each role in
+// its own account), CSPM's intermediate role, and only the management
+// account is_master. A standalone account has its own external ID and no
+// organization.
+func TestOrganizationAccountsAsCSPMRegistersThem(t *testing.T) {
+	e := newEnv(t, Options{})
+	org := Organization{ID: "o-example0001", FirstAccount: 300000000000, Size: 4, Regions: testRegions}
+	members := org.Accounts()
+	require.Len(t, members, 4)
+	standalone := GenerateAccounts(1, testRegions)[0]
+	e.sim.AddAccounts(append(members, standalone)...)
+
+	ok, _, err := e.aws.CloudRegistrationAwsGetAccounts(cloud_aws_registration.NewCloudRegistrationAwsGetAccountsParams().
+		WithIds([]string{"300000000000", "300000000001", "300000000002", "300000000003", standalone.ID}))
+	require.NoError(t, err)
+	require.NoError(t, ok.Payload.Validate(strfmt.Default))
+	require.Len(t, ok.Payload.Resources, 5)
+	byID := map[string]*models.DomainCloudAWSAccountV1{}
+	for _, r := range ok.Payload.Resources {
+		byID[r.AccountID] = r
+	}
+	mgmt := byID["300000000000"]
+	roleName := strings.TrimPrefix(mgmt.ResourceMetadata.IamRoleArn, "arn:aws:iam::300000000000:role/")
+	assert.Regexp(t, `^CrowdStrikeCSPMReader-[0-9a-z]{12}$`, roleName)
+	for i, id := range []string{"300000000000", "300000000001", "300000000002", "300000000003"} {
+		r := byID[id]
+		assert.Equal(t, "o-example0001", r.OrganizationID, id)
+		assert.Equal(t, i == 0, r.IsMaster, "%s: only the management account is_master", id)
+		assert.Equal(t, mgmt.ResourceMetadata.ExternalID, r.ResourceMetadata.ExternalID, "%s: one external ID for the organization", id)
+		assert.Equal(t, "arn:aws:iam::"+id+":role/"+roleName, r.ResourceMetadata.IamRoleArn, "%s: one role name, the role in its own account", id)
+		assert.Equal(t, "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnector", r.ResourceMetadata.IntermediateRoleArn, id)
+		assert.Equal(t, StatusOperational, r.RegistrationStatus, id)
+		assert.Equal(t, testRegions, r.ActiveRegions, id)
+	}
+	s := byID[standalone.ID]
+	assert.Empty(t, s.OrganizationID)
+	assert.False(t, s.IsMaster)
+	assert.NotEqual(t, mgmt.ResourceMetadata.ExternalID, s.ResourceMetadata.ExternalID)
+	assert.Equal(t, "arn:aws:iam::292230061137:role/CrowdStrikeCSPMConnector", s.ResourceMetadata.IntermediateRoleArn)
+
+	another := Organization{ID: "o-example0002", FirstAccount: 400000000000, Size: 1}.Accounts()
+	assert.NotEqual(t, members[0].ExternalID, another[0].ExternalID, "organizations do not share external IDs")
+	assert.NotEqual(t, roleName, strings.TrimPrefix(another[0].RoleARN, "arn:aws:iam::400000000000:role/"))
+}
+
+// CSPM regenerating an organization's external ID changes every member's at
+// once, and the members' roles accept only the new one; other accounts keep
+// theirs.
+func TestRegenerateOrganizationExternalID(t *testing.T) {
+	s := New(Options{})
+	members := Organization{ID: "o-example0001", FirstAccount: 300000000000, Size: 3, Regions: testRegions}.Accounts()
+	standalone := GenerateAccounts(1, testRegions)[0]
+	s.AddAccounts(append(members, standalone)...)
+	old := members[0].ExternalID
+
+	fresh := s.RegenerateOrganizationExternalID("o-example0001")
+
+	require.NotEmpty(t, fresh)
+	require.NotEqual(t, old, fresh)
+	for _, m := range members {
+		assert.Equal(t, fresh, s.externalIDOf(m.ID), m.ID)
+		assert.True(t, s.accepts(m.RoleARN, fresh), "%s: the role accepts the new ID", m.ID)
+		assert.False(t, s.accepts(m.RoleARN, old), "%s: and no longer the old one", m.ID)
+	}
+	assert.Equal(t, standalone.ExternalID, s.externalIDOf(standalone.ID))
+	assert.True(t, s.accepts(standalone.RoleARN, standalone.ExternalID))
+	assert.Empty(t, s.RegenerateOrganizationExternalID("o-unknown0001"), "no such organization")
+}
+
+// accepts says whether the registry-assessment principal could assume arn
+// with externalID.
+func (s *Sim) accepts(arn, externalID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.assumeRole(arn, externalID) == ""
+}
+
+func (s *Sim) externalIDOf(accountID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accounts[accountID].ExternalID
+}
+
+// An account CSPM registered but has not finished onboarding says so in
+// registration_status, and has no role anything could assume yet.
+func TestProvisionedAccountHasNoRoleYet(t *testing.T) {
+	e := newEnv(t, Options{})
+	pending := GenerateAccounts(1, testRegions)[0]
+	pending.RegistrationStatus = StatusProvisioned
+	e.sim.AddAccounts(pending)
+
+	ok, _, err := e.aws.CloudRegistrationAwsGetAccounts(cloud_aws_registration.NewCloudRegistrationAwsGetAccountsParams().WithIds([]string{pending.ID}))
+	require.NoError(t, err)
+	require.Len(t, ok.Payload.Resources, 1)
+	assert.Equal(t, "provisioned", ok.Payload.Resources[0].RegistrationStatus)
+	assert.Equal(t, pending.ExternalID, ok.Payload.Resources[0].ResourceMetadata.ExternalID, "CSPM generated the ID at registration")
+	assert.False(t, e.sim.accepts(pending.RoleARN, pending.ExternalID), "no role deployed")
 }

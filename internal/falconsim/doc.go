@@ -10,6 +10,15 @@
 // generated response reader expects, with every field the models mark
 // Required populated, so payload.Validate(strfmt.Default) succeeds.
 //
+// CSPM's accounts are modelled as tenants hold them: standalone accounts
+// (GenerateAccounts), AWS Organizations registered as one, with one
+// external ID and one role name for every member (Organization,
+// GenerateOrganization), and accounts CSPM has not finished onboarding
+// (StatusProvisioned). Regenerating an external ID changes one standalone
+// account (RegenerateExternalID) or a whole organization at once
+// (RegenerateOrganizationExternalID); the simulated roles then accept only
+// the new ID.
+//
 // Besides the API itself, the simulator offers knobs for testing client
 // robustness: token expiry (Options.TokenTTL, (*Sim).ExpireTokens), a token
 // bucket rate limiter answering 429 with X-RateLimit-RetryAfter

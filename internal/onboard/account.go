@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
 // Account is an AWS account as CrowdStrike CSPM knows it. RoleARN and
@@ -21,6 +23,10 @@ type Account struct {
 	// CSPMPrincipal is CrowdStrike's role that CSPM assumes RoleARN from
 	// (resource_metadata.intermediate_role_arn), when CSPM says.
 	CSPMPrincipal string
+	// RegistrationStatus is CSPM's registration_status of the account, as
+	// CSPM returned it; see onboardingUnfinished for the values that make
+	// the account wait.
+	RegistrationStatus string
 	// RecordMissing: CSPM listed the account but did not return its record
 	// (a 207 answer, asked twice). Nothing is known of it but its ID: it is
 	// skipped, and its registrations are never pruned.
@@ -28,13 +34,28 @@ type Account struct {
 }
 
 // Refusal says why an account is not onboarded; a nil *Refusal means
-// eligible.
-type Refusal struct{ Reason string }
+// eligible. Action says what it needs; empty is SkipFix (a person must fix
+// it), so a refusal nobody classified never passes for harmless.
+type Refusal struct {
+	Reason string
+	Action SkipAction
+}
 
-// Skip is an account left out of a run, and why.
+// Skip is an account left out of a run, why, and what it needs (Action:
+// "fix", "wait" or "none").
 type Skip struct {
-	AccountID string `json:"account_id"`
-	Reason    string `json:"reason"`
+	AccountID string     `json:"account_id"`
+	Reason    string     `json:"reason"`
+	Action    SkipAction `json:"action"`
+}
+
+// skip is the report entry of account id refused for r.
+func (r *Refusal) skip(id string) Skip {
+	action := r.Action
+	if action == "" {
+		action = SkipFix
+	}
+	return Skip{AccountID: id, Reason: r.Reason, Action: action}
 }
 
 var (
@@ -85,9 +106,46 @@ func accountTypePartition(accountType string) (string, bool) {
 	return "", false
 }
 
+// onboardingUnfinished reports whether CSPM's registration_status says CSPM
+// registered the account but has not finished onboarding it: its CSPM role
+// is not deployed (or not verified) yet, so no credential of it works.
+//
+// No CrowdStrike client documents the values of registration_status itself
+// (gofalcon v0.22.0 models.DomainCloudAWSAccountV1 says only "registration
+// status"; falconpy, the Terraform provider and terraform-aws-cloud-registration
+// never read it). What they do document is the account status of the same
+// registration, in two words, "provisioned" and "operational":
+//   - the account-status filter of this very listing (GET
+//     /cloud-security-registration-aws/queries/account/v1) takes exactly those
+//     (CrowdStrike/falconpy src/falconpy/_endpoint/_cloud_aws_registration.py,
+//     lines 227-235: "enum": ["provisioned", "operational"], "Account status to filter
+//     results by."; gofalcon CloudRegistrationAwsQueryAccountsParams.AccountStatus);
+//   - the older CSPM registration API spells them
+//     Event_DiscoverAccountStatusProvisioned and
+//     Event_DiscoverAccountStatusOperational, and "a properly provisioned AWS
+//     account will display the status 'Event_DiscoverAccountStatusOperational'"
+//     (CrowdStrike/psfalcon public/cloud-connect-cspm-aws.ps1, line 89;
+//     gofalcon examples/falcon_cspm_aws_accounts/README.md, lines 17-19);
+//   - a registered account whose resources are not deployed or not yet
+//     healthy is "registered but not yet onboarded", Inactive in the console
+//     (CrowdStrike/lab-aws-cspm-registration guide/chapter1.md).
+//
+// So "provisioned" (either spelling, any case) waits. Every other value,
+// "operational", empty or one no client documents, is usable, as before:
+// refusing on a guess would skip healthy accounts.
+func onboardingUnfinished(status string) bool {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "provisioned", "event_discoveraccountstatusprovisioned":
+		return true
+	}
+	return false
+}
+
 // check returns why CSPM's record of an account cannot be used on its own
-// merits, or nil. These are the confused-deputy rules: the credential must
-// belong to the account it is used for. Rules across accounts are judge's.
+// merits, or nil: the confused-deputy rules (the credential must belong to
+// the account it is used for), then whether Container Security can use the
+// account yet (a registry-assessment principal in its partition, CSPM's
+// onboarding finished). Rules across accounts are judge's.
 func (a Account) check() *Refusal {
 	refuse := func(format string, args ...any) *Refusal { return &Refusal{Reason: fmt.Sprintf(format, args...)} }
 	if a.RecordMissing {
@@ -108,6 +166,16 @@ func (a Account) check() *Refusal {
 	}
 	if want, ok := accountTypePartition(a.Type); ok && want != partition {
 		return refuse("CSPM role ARN partition %q does not match account_type %q", partition, a.Type)
+	}
+	if _, ok := crowdstrike.RegistryAssessmentPrincipal(partition); !ok {
+		r := refuse("Container Security has no registry-assessment principal in partition %q: it cannot assess this account's registries", partition)
+		r.Action = SkipNone // nobody can fix this: not desired, raises nothing
+		return r
+	}
+	if onboardingUnfinished(a.RegistrationStatus) {
+		r := refuse("CSPM has not finished onboarding this account (registration_status %q): its CSPM role is not deployed yet", a.RegistrationStatus)
+		r.Action = SkipWait // CSPM's own deployment is on its way
+		return r
 	}
 	if strings.TrimSpace(a.ExternalID) == "" {
 		return refuse("CSPM has no external ID for this account")

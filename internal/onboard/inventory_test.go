@@ -45,7 +45,7 @@ func TestECRInventoryRegionsAreActiveAndInventoryAndScope(t *testing.T) {
 
 	assert.Equal(t, map[string][]string{inScope.ID: {"us-east-1"}, noActive.ID: {"us-west-2"}}, eligibleRegions(p))
 	assert.Equal(t, []string{noRepository.ID}, p.NoRepository, "regions in scope, no repository: counted, neither eligible nor skipped")
-	assert.Equal(t, []Skip{{AccountID: refused.ID, Reason: "CSPM has no external ID for this account"}}, p.Skipped,
+	assert.Equal(t, []Skip{{AccountID: refused.ID, Reason: "CSPM has no external ID for this account", Action: SkipFix}}, p.Skipped,
 		"a refusal is reported as such, repository or not")
 	assert.Equal(t, 6, p.Discovered, "the inventory's account CSPM does not list is not discovered")
 	assert.Equal(t, 2, p.Desired)

@@ -1,5 +1,7 @@
 package onboard
 
+import "slices"
+
 // ActionKind is what a planned action does to a registry.
 type ActionKind string
 
@@ -88,6 +90,31 @@ type Plan struct {
 	// registrations PRUNE would delete, before CSPM confirmed they are gone
 	// (Observed.Absent): nothing is deleted for them until it has.
 	Unconfirmed []string
+	// Unlisted are accounts the scope names that CSPM does not list.
+	Unlisted []string
+	// SkippedRegistries counts the registries of skipped accounts that
+	// the scope wants (where their regions are known), for Coverage.
+	SkippedRegistries SkippedRegistries
+}
+
+// SkippedRegistries counts, for the accounts a plan skips that need a
+// person (Fix) or are being set up (Wait), the registries the scope wants
+// of them and how many already have a usable registration.
+type SkippedRegistries struct {
+	Fix, Wait RegistryCount
+}
+
+// RegistryCount is a number of desired registries and how many of them
+// are present.
+type RegistryCount struct{ Desired, Present int }
+
+func (s *SkippedRegistries) add(action SkipAction, c RegistryCount) {
+	n := &s.Fix
+	if action == SkipWait {
+		n = &s.Wait
+	}
+	n.Desired += c.Desired
+	n.Present += c.Present
 }
 
 // Writes counts the plan's actions of a kind.
@@ -139,7 +166,11 @@ func NewPlan(o Observed, p Policy) Plan {
 			}
 		}
 		if refusal != nil {
-			plan.Skipped = append(plan.Skipped, Skip{AccountID: a.ID, Reason: refusal.Reason})
+			s := refusal.skip(a.ID)
+			if s.Action != SkipNone {
+				plan.SkippedRegistries.add(s.Action, skippedCoverage(a, p, o.Repositories, byURL))
+			}
+			plan.Skipped = append(plan.Skipped, s)
 			continue
 		}
 		a.Regions = regions
@@ -153,7 +184,48 @@ func NewPlan(o Observed, p Policy) Plan {
 		deletes, unconfirmed := prunes(accounts, o.Registries, o.Absent, p)
 		plan.Actions, plan.Unconfirmed = append(plan.Actions, deletes...), unconfirmed
 	}
+	plan.Unlisted = unlisted(accounts, p.Scope)
 	return plan
+}
+
+// skippedCoverage counts the registries a skipped account would have in
+// scope (its CSPM active regions, or REGIONS when it has none; with
+// RegionsECRInventory, only where the inventory lists a repository), and
+// how many of them already have a registration Falcon reports nothing
+// wrong with. Nothing is planned for them: these are only counted.
+func skippedCoverage(a Account, p Policy, repos RepositoryRegions, byURL map[string]Registry) (c RegistryCount) {
+	regions := a.Regions
+	if len(regions) == 0 {
+		regions = p.Scope.configured
+	}
+	seen := map[string]bool{}
+	for _, region := range regions {
+		switch {
+		case seen[region] || !ValidAccountID(a.ID) || !p.Scope.HasRegion(region):
+			continue
+		case p.RegionSource == RegionsECRInventory && !contains(repos[a.ID], region):
+			continue
+		}
+		seen[region] = true
+		c.Desired++
+		if have, ok := byURL[RegistryURL(a.ID, region)]; ok && have.Trouble() == "" {
+			c.Present++
+		}
+	}
+	return c
+}
+
+// unlisted are the accounts the scope names (ACCOUNT_IDS, a request's
+// account_ids) that CSPM does not list: a typo or a lost registration that
+// would otherwise plan nothing, quietly.
+func unlisted(accounts []judged, s Scope) []string {
+	var out []string
+	for _, id := range s.named() {
+		if !slices.ContainsFunc(accounts, func(j judged) bool { return j.ID == id }) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // trustVerdict is VERIFY_TRUST's refusal of a, or nil when it passed. An

@@ -1,6 +1,7 @@
 package onboard
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,11 +169,45 @@ func TestFingerprintIsShortAndChangesWithEitherHalf(t *testing.T) {
 }
 
 func TestChinaRegionsUseTheChinaDomain(t *testing.T) {
-	a := acct("111111111111", "cn-north-1")
-	a.RoleARN, a.Type = "arn:aws-cn:iam::111111111111:role/CSPM", "china"
-	p := planOf([]Account{a}, nil, Scope{}, "p")
-	require.Len(t, p.Actions, 1)
-	assert.Equal(t, "https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn", p.Actions[0].Registry.URL)
+	assert.Equal(t, "https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn", RegistryURL("111111111111", "cn-north-1"))
+}
+
+// Container Security has no registry-assessment principal in aws-cn
+// (internal/crowdstrike): nothing could ever assume a China account's role
+// for it, so the account is skipped with that reason rather than written
+// and failed on every run.
+func TestAccountInAPartitionWithoutARegistryAssessmentPrincipalIsSkipped(t *testing.T) {
+	china := acct("111111111111", "cn-north-1", "cn-northwest-1")
+	china.RoleARN, china.Type = "arn:aws-cn:iam::111111111111:role/CSPM", "china"
+	ok := acct("222222222222", "us-east-1")
+	p := planOf([]Account{china, ok}, nil, Scope{}, "p")
+	assert.Equal(t, []Skip{{AccountID: china.ID,
+		Reason: `Container Security has no registry-assessment principal in partition "aws-cn": it cannot assess this account's registries`, Action: SkipNone}}, p.Skipped)
+	assert.Equal(t, SkippedRegistries{}, p.SkippedRegistries, "its regions are not desired: nobody can cover them")
+	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(ok.ID, "us-east-1")}}, kinds(p))
+}
+
+// An account CSPM has registered but not finished onboarding (its role not
+// deployed yet) is skipped with a reason naming CSPM's status, and its
+// registrations are kept; any other status, known or not, is usable.
+func TestAccountCSPMHasNotFinishedOnboardingIsSkipped(t *testing.T) {
+	var accounts []Account
+	for i, status := range []string{"provisioned", "Provisioned", "Event_DiscoverAccountStatusProvisioned", "operational", "registered", "", "something-new"} {
+		a := acct(fmt.Sprintf("10000000000%d", i), "us-east-1")
+		a.RegistrationStatus = status
+		accounts = append(accounts, a)
+	}
+	onboarded := ownedBy("p", accounts[0], "us-east-1")
+	p := NewPlan(Observed{Accounts: accounts, Registries: []Registry{onboarded}}, Policy{Owner: "p", Mode: Prune})
+	assert.Equal(t, []Skip{
+		{AccountID: accounts[0].ID, Reason: `CSPM has not finished onboarding this account (registration_status "provisioned"): its CSPM role is not deployed yet`, Action: SkipWait},
+		{AccountID: accounts[1].ID, Reason: `CSPM has not finished onboarding this account (registration_status "Provisioned"): its CSPM role is not deployed yet`, Action: SkipWait},
+		{AccountID: accounts[2].ID, Reason: `CSPM has not finished onboarding this account (registration_status "Event_DiscoverAccountStatusProvisioned"): its CSPM role is not deployed yet`, Action: SkipWait},
+	}, p.Skipped)
+	assert.Len(t, p.Eligible, 4, "operational, registered, empty and unknown statuses are usable")
+	assert.Equal(t, 4, p.Writes(Create))
+	assert.Zero(t, p.Writes(Delete), "a skipped account's registration is not pruned")
+	assert.Equal(t, SkippedRegistries{Wait: RegistryCount{Desired: 3, Present: 1}}, p.SkippedRegistries, "pending coverage, not a person's")
 }
 
 // Every CONTRACT §6 skip reason, plus the §1 "no active region" one.
@@ -278,7 +313,7 @@ func TestRequestRegionsNeverWidenTheScope(t *testing.T) {
 	req := Narrowing{Regions: []string{"eu-west-1"}}
 
 	p := planOf([]Account{silent, active}, nil, Scope{}.Narrow(req), "p")
-	assert.Equal(t, []Skip{{AccountID: silent.ID, Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"}}, p.Skipped)
+	assert.Equal(t, []Skip{{AccountID: silent.ID, Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)", Action: SkipFix}}, p.Skipped)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(active.ID, "eu-west-1")}}, kinds(p))
 
 	// With REGIONS set, the request narrows REGIONS for the silent account too.
@@ -316,7 +351,7 @@ func TestDuplicateAccountRecords(t *testing.T) {
 
 	p := planOf([]Account{a, again, conflicting, other}, nil, Scope{}, "p")
 
-	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials"}}, p.Skipped,
+	assert.Equal(t, []Skip{{AccountID: conflicting.ID, Reason: "CSPM lists this account 2 times with different credentials", Action: SkipFix}}, p.Skipped,
 		"identical records collapse, conflicting ones are refused")
 	assert.Equal(t, 2, p.Discovered)
 	assert.Equal(t, map[ActionKind][]string{Create: {RegistryURL(a.ID, "eu-west-1"), RegistryURL(a.ID, "us-east-1")}}, kinds(p))

@@ -21,7 +21,10 @@ type Report struct {
 	DurationMS int64            `json:"duration_ms"`
 	Accounts   AccountsReport   `json:"accounts"`
 	Registries RegistriesReport `json:"registries"`
-	APICalls   int64            `json:"api_calls"`
+	// Coverage is what the run is judged by; nil for a run that did not
+	// plan (it stopped before) or only disconnected (a stack Delete).
+	Coverage *Coverage `json:"coverage,omitempty"`
+	APICalls int64     `json:"api_calls"`
 	// RateLimited counts the answers of 429 this run received (each waited
 	// out and retried, or its write left for later).
 	RateLimited int64 `json:"rate_limited"`
@@ -97,14 +100,29 @@ type Failure struct {
 	Hint      string `json:"hint,omitempty"`
 }
 
-// ExitCode is the CLI's exit status for a finished run: 0 when every desired
-// registry is in place (or, in a dry run, the plan was made), 3 when some
-// write failed or was left for later.
+// ExitCode is the CLI's exit status for a finished run: 0 when coverage is
+// clean (every desired registry in place or, in a dry run, planned; nothing
+// for a person to fix), 3 when some write failed or was left for later, 4
+// when nothing failed yet coverage is not clean (accounts skipped, unusable
+// registrations, CSPM listing no account: Coverage.Attention says which).
 func (r Report) ExitCode() int {
-	if r.Failures() > 0 || !r.Complete {
+	switch {
+	case r.Failures() > 0 || !r.Complete:
 		return 3
+	case !r.Clean():
+		return 4
 	}
 	return 0
+}
+
+// Clean reports whether the run leaves nothing uncovered and nothing for a
+// person to do (Coverage.Clean); a run that did not judge coverage (a
+// disconnect, an empty run) is clean when nothing failed.
+func (r Report) Clean() bool {
+	if r.Coverage == nil {
+		return r.Failures() == 0 && r.Complete
+	}
+	return r.Coverage.Clean
 }
 
 // Failures counts the writes that failed, deletions included.
@@ -125,6 +143,9 @@ func (r Report) Balanced() error {
 	if n := r.Accounts.NoECRRepository; n != nil && n.Count+r.Accounts.Eligible+len(r.Accounts.Skipped) > r.Accounts.Discovered {
 		return fmt.Errorf("no ECR repository %d + eligible %d + skipped %d > discovered %d",
 			n.Count, r.Accounts.Eligible, len(r.Accounts.Skipped), r.Accounts.Discovered)
+	}
+	if c := r.Coverage; c != nil && (c.Desired-c.Present != c.Missing.Total() || c.Present < 0) {
+		return fmt.Errorf("coverage: desired %d - present %d != missing %d", c.Desired, c.Present, c.Missing.Total())
 	}
 	if r.Complete && g.NotAttempted+g.DeleteNotAttempted > 0 {
 		return fmt.Errorf("complete with %d writes not attempted", g.NotAttempted+g.DeleteNotAttempted)

@@ -63,8 +63,10 @@ type Runner struct {
 	// Verifier, when set, judges the role of every account a run is about
 	// to write for (VERIFY_TRUST).
 	Verifier TrustVerifier
-	// Notifier, when set, hears of runs that changed or failed something.
-	Notifier Notifier
+	// Notifier, when set, hears of runs that changed or failed something,
+	// and of coverage that is not clean (summaries says when).
+	Notifier  Notifier
+	summaries summaries
 	// Meter counts the Falcon client's requests, for the report; nil: not
 	// counted.
 	Meter Meter
@@ -139,7 +141,7 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	req.Logger = req.Logger.With("run_id", req.RunID)
 	report, err := rn.run(ctx, req)
-	if rn.Notifier != nil && !report.DryRun && (err != nil || report.Changed() || report.Failures() > 0) {
+	if rn.Notifier != nil && !report.DryRun && rn.summaries.due(report, err, time.Now()) {
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 		defer cancel()
 		if nerr := rn.Notifier.Notify(nctx, report, err); nerr != nil {
@@ -214,11 +216,18 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	}
 
 	report := newReport(plan)
-	if rn.DryRun || req.DryRun {
+	report.DryRun = rn.DryRun || req.DryRun
+	judged := func(r Report) Report {
+		if policy.Mode != Disconnect {
+			r.judgeCoverage(plan)
+		}
+		return finish(r)
+	}
+	if report.DryRun {
 		for _, a := range plan.Actions {
 			report.add(a, outcome{attempted: true})
 		}
-		return finish(report), nil
+		return judged(report), nil
 	}
 
 	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
@@ -237,9 +246,9 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		}
 	}
 	if err != nil {
-		return finish(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
+		return judged(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
-	return finish(report), nil
+	return judged(report), nil
 }
 
 // confirmAbsent asks CSPM for exactly the accounts its listing left out

@@ -250,14 +250,14 @@ func TestReportArithmeticHoldsOnEveryPath(t *testing.T) {
 			ownedBy("p", accounts[3], "ap-south-1"),                              // pruned: region inactive
 		}}
 	}
-	run := func(f *fakeFalcon, rn Runner, ctx context.Context, req Request) (Report, error) {
+	run := func(f *fakeFalcon, rn *Runner, ctx context.Context, req Request) (Report, error) {
 		rn.Falcon, rn.Owner = f, "p"
 		return rn.Run(ctx, req)
 	}
 	for name, path := range map[string]func() (Report, error){
-		"reconcile": func() (Report, error) { return run(tenant(), Runner{}, context.Background(), Request{}) },
+		"reconcile": func() (Report, error) { return run(tenant(), &Runner{}, context.Background(), Request{}) },
 		"dry run with prune": func() (Report, error) {
-			return run(tenant(), Runner{Prune: true}, context.Background(), Request{DryRun: true})
+			return run(tenant(), &Runner{Prune: true}, context.Background(), Request{DryRun: true})
 		},
 		"prune, a create and a delete failing": func() (Report, error) {
 			f := tenant()
@@ -273,33 +273,33 @@ func TestReportArithmeticHoldsOnEveryPath(t *testing.T) {
 				}
 				return nil
 			}
-			return run(f, Runner{Prune: true}, context.Background(), Request{})
+			return run(f, &Runner{Prune: true}, context.Background(), Request{})
 		},
 		"partial: past the write deadline": func() (Report, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
-			return run(tenant(), Runner{Prune: true, WriteMargin: 2 * time.Hour}, ctx, Request{})
+			return run(tenant(), &Runner{Prune: true, WriteMargin: 2 * time.Hour}, ctx, Request{})
 		},
 		"partial: writes not sent": func() (Report, error) {
 			f := tenant()
 			f.createErr = func(Registry) error { return ErrNotSent }
-			return run(f, Runner{}, context.Background(), Request{})
+			return run(f, &Runner{}, context.Background(), Request{})
 		},
 		"fatal: access denied while writing": func() (Report, error) {
 			f := tenant()
 			f.createErr = func(Registry) error { return ErrAccessDenied }
-			return run(f, Runner{Prune: true, MaxConcurrency: 1}, context.Background(), Request{})
+			return run(f, &Runner{Prune: true, MaxConcurrency: 1}, context.Background(), Request{})
 		},
 		"fatal: listing failed": func() (Report, error) {
 			f := tenant()
 			f.listErr = errors.New("HTTP 500")
-			return run(f, Runner{}, context.Background(), Request{})
+			return run(f, &Runner{}, context.Background(), Request{})
 		},
 		"disconnect": func() (Report, error) {
-			return run(tenant(), Runner{}, context.Background(), Request{Disconnect: true})
+			return run(tenant(), &Runner{}, context.Background(), Request{Disconnect: true})
 		},
 		"nothing in scope": func() (Report, error) {
-			return run(tenant(), Runner{Scope: NewScope(nil, nil, []string{"us-east-1"})}, context.Background(),
+			return run(tenant(), &Runner{Scope: NewScope(nil, nil, []string{"us-east-1"})}, context.Background(),
 				Request{Narrowing: Narrowing{Regions: []string{"eu-west-1"}}})
 		},
 	} {

@@ -82,6 +82,18 @@ func (s Scope) HasRegion(region string) bool {
 	return !s.nothing && ValidRegion(region) && (s.regions == nil || slices.Contains(s.regions, region))
 }
 
+// named is the accounts the scope is restricted to, in scope (nil: the
+// scope names none, every account is in it).
+func (s Scope) named() []string {
+	var out []string
+	for _, id := range s.accounts {
+		if s.HasAccount(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // String describes the scope for logs.
 func (s Scope) String() string {
 	if s.nothing {

@@ -25,6 +25,7 @@ func (r Report) WriteSummary(w io.Writer) {
 	if n := g.NotAttempted + g.DeleteNotAttempted; n > 0 {
 		fmt.Fprintf(w, "  incomplete: %d planned writes not attempted; the next run continues\n", n)
 	}
+	r.Coverage.writeSummary(w)
 	for _, s := range []struct {
 		verb string
 		refs []RegistryRef
@@ -67,6 +68,35 @@ func (r Report) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "\nskipped accounts (%d)\n", len(r.Accounts.Skipped))
 	}
 	for _, s := range r.Accounts.Skipped {
-		fmt.Fprintf(w, "  %s  %s\n", s.AccountID, s.Reason)
+		fmt.Fprintf(w, "  %s  [%s] %s\n", s.AccountID, s.Action, s.Reason)
+	}
+}
+
+// writeSummary prints the coverage line and, when it is not clean, why.
+func (c *Coverage) writeSummary(w io.Writer) {
+	if c == nil {
+		return
+	}
+	verdict := "clean"
+	if !c.Clean {
+		verdict = "NOT CLEAN"
+	}
+	fmt.Fprintf(w, "  coverage:   %d of %d desired registries present (%.1f%%): %s\n", c.Present, c.Desired, c.Percent, verdict)
+	m := c.Missing
+	var causes []string
+	for _, x := range []struct {
+		n    int
+		what string
+	}{{m.AccountSkipped, "account skipped"}, {m.Pending, "being set up"}, {m.Failed, "failed"}, {m.NotAttempted, "not attempted"},
+		{m.Unusable, "unusable"}, {m.Planned, "planned by this dry run"}} {
+		if x.n > 0 {
+			causes = append(causes, fmt.Sprintf("%d %s", x.n, x.what))
+		}
+	}
+	if len(causes) > 0 {
+		fmt.Fprintf(w, "  missing:    %s\n", strings.Join(causes, ", "))
+	}
+	for _, a := range c.Attention {
+		fmt.Fprintf(w, "  attention:  %s\n", a)
 	}
 }

@@ -20,13 +20,14 @@ import (
 const scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
 "time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`
 
-// Demo fixtures: 4 healthy accounts (10 registries, 3 already there), one
-// with a broken trust policy (2 failures), three refused accounts.
+// Demo fixtures: 4 healthy standalone accounts and 3 of an organization (15
+// registries, 3 already there), one with a broken trust policy (2
+// failures), five refused accounts.
 const (
-	demoCreated   = 7
+	demoCreated   = 12
 	demoFailed    = 2
 	demoUnchanged = 3
-	demoSkipped   = 3
+	demoSkipped   = 5
 )
 
 func TestScheduledEventReconciles(t *testing.T) {
@@ -101,10 +102,34 @@ func TestMetricsLineIsEMF(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{
 		"RegistriesCreated": "Count", "RegistriesUpdated": "Count", "RegistriesFailed": "Count",
-		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds",
+		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds", "APICalls": "Count",
+		"CoveragePercent": "Percent", "RegistriesMissing": "Count", "CoverageIncomplete": "Count",
 	}, units)
 	assert.Equal(t, testFunction, m[0]["FunctionName"])
 	assert.EqualValues(t, demoSkipped, m[0]["AccountsSkipped"])
+	assert.EqualValues(t, 1, m[0]["CoverageIncomplete"], "the demo tenant has accounts a person must fix")
+	assert.Positive(t, m[0]["APICalls"])
+}
+
+// A tenant where every account is skipped: the run is not clean, and its
+// metric says so (the stack's CoverageAlarm watches CoverageIncomplete).
+func TestMetricsOfATenantWhereEveryAccountIsSkipped(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	accounts := falconsim.GenerateAccounts(3, []string{"us-east-1", "eu-west-1"})
+	for i := range accounts {
+		accounts[i].ExternalID = ""
+	}
+	sim.AddAccounts(accounts...)
+	e := newEnvWith(t, sim, nil)
+	rep, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	require.Len(t, rep.Accounts.Skipped, 3)
+	assert.False(t, rep.Coverage.Clean)
+	m := e.metricLines(t)
+	require.Len(t, m, 1)
+	assert.EqualValues(t, 1, m[0]["CoverageIncomplete"])
+	assert.EqualValues(t, 0, m[0]["CoveragePercent"])
+	assert.EqualValues(t, 6, m[0]["RegistriesMissing"])
 }
 
 func TestFunctionNameFromInvokedARN(t *testing.T) {

@@ -39,7 +39,7 @@ func TestRequestRegionsNeverWiden(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, registered(e.sim, "888888888888"))
 	assert.Contains(t, rep.Accounts.Skipped, onboard.Skip{AccountID: "888888888888",
-		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)"})
+		Reason: "CSPM lists no active region for this account (set REGIONS to onboard it anyway)", Action: onboard.SkipFix})
 
 	// The same through a continuation message.
 	q := &fakeQueue{}

@@ -10,7 +10,8 @@ import (
 )
 
 // Metric names in namespace MetricsNamespace, dimension FunctionName. The
-// stack's alarm watches RegistriesFailed: keep these names.
+// stack's alarms watch RegistriesFailed and CoverageIncomplete, its
+// dashboard all of them: keep these names.
 const (
 	MetricsNamespace  = "EcrOnboard"
 	RegistriesCreated = "RegistriesCreated"
@@ -19,6 +20,15 @@ const (
 	AccountsSkipped   = "AccountsSkipped"
 	RateLimited       = "RateLimited"
 	DurationMs        = "DurationMs"
+	APICalls          = "APICalls"
+	// Coverage of a run that judged it (not a stack Delete, not a
+	// scheduled run that left the work to a continuation chain):
+	// CoveragePercent (onboard.Coverage.Percent), RegistriesMissing
+	// (Desired - Present) and CoverageIncomplete, 1 when the run's coverage
+	// is not clean and 0 when it is.
+	CoveragePercent    = "CoveragePercent"
+	RegistriesMissing  = "RegistriesMissing"
+	CoverageIncomplete = "CoverageIncomplete"
 )
 
 type emfMetric struct {
@@ -48,6 +58,11 @@ type emfLine struct {
 	AccountsSkipped   int     `json:"AccountsSkipped"`
 	RateLimited       int64   `json:"RateLimited"`
 	DurationMs        int64   `json:"DurationMs"`
+	APICalls          int64   `json:"APICalls"`
+	// Set only when the run judged coverage.
+	CoveragePercent    *float64 `json:"CoveragePercent,omitempty"`
+	RegistriesMissing  *int     `json:"RegistriesMissing,omitempty"`
+	CoverageIncomplete *int     `json:"CoverageIncomplete,omitempty"`
 	// Properties (searchable in Logs Insights, not metrics).
 	RunID    string          `json:"run_id"`
 	Trigger  onboard.Trigger `json:"trigger"`
@@ -58,23 +73,17 @@ type emfLine struct {
 // metricsLine builds the EMF record of a run. A dry run created and updated
 // nothing, so it counts zero there (its report lists what it would do).
 func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine {
+	metrics := []emfMetric{
+		{RegistriesCreated, "Count"}, {RegistriesUpdated, "Count"}, {RegistriesFailed, "Count"},
+		{AccountsSkipped, "Count"}, {RateLimited, "Count"}, {DurationMs, "Milliseconds"}, {APICalls, "Count"},
+	}
 	l := emfLine{
-		AWS: emfMeta{
-			Timestamp: now.UnixMilli(),
-			CloudWatchMetrics: []emfDirective{{
-				Namespace:  MetricsNamespace,
-				Dimensions: [][]string{{"FunctionName"}},
-				Metrics: []emfMetric{
-					{RegistriesCreated, "Count"}, {RegistriesUpdated, "Count"}, {RegistriesFailed, "Count"},
-					{AccountsSkipped, "Count"}, {RateLimited, "Count"}, {DurationMs, "Milliseconds"},
-				},
-			}},
-		},
 		FunctionName:     functionName,
 		RegistriesFailed: rep.Failures(),
 		AccountsSkipped:  len(rep.Accounts.Skipped),
 		RateLimited:      rep.RateLimited,
 		DurationMs:       rep.DurationMS,
+		APICalls:         rep.APICalls,
 		RunID:            rep.RunID,
 		Trigger:          rep.Trigger,
 		DryRun:           rep.DryRun,
@@ -84,8 +93,26 @@ func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine
 		l.RegistriesCreated = len(rep.Registries.Created)
 		l.RegistriesUpdated = len(rep.Registries.Updated)
 	}
+	if c := rep.Coverage; c != nil {
+		incomplete := 0
+		if !c.Clean {
+			incomplete = 1
+		}
+		l.CoveragePercent, l.RegistriesMissing, l.CoverageIncomplete = &c.Percent, ptr(c.Desired-c.Present), &incomplete
+		metrics = append(metrics, emfMetric{CoveragePercent, "Percent"}, emfMetric{RegistriesMissing, "Count"}, emfMetric{CoverageIncomplete, "Count"})
+	}
+	l.AWS = emfMeta{
+		Timestamp: now.UnixMilli(),
+		CloudWatchMetrics: []emfDirective{{
+			Namespace:  MetricsNamespace,
+			Dimensions: [][]string{{"FunctionName"}},
+			Metrics:    metrics,
+		}},
+	}
 	return l
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // emitMetrics writes the run's EMF line (one write, one line).
 func (h *Handler) emitMetrics(ctx context.Context, inv invocation, rep onboard.Report) {

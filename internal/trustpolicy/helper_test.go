@@ -32,7 +32,7 @@ func TestFind(t *testing.T) {
 	for id, want := range map[string]string{
 		"999999999999": "not registered with CrowdStrike CSPM",
 		"666666666666": "belongs to account 111122223333, not 666666666666", // the onboarding's own rule (onboard.Judge)
-		"888888888888": `partition "aws-cn" has no known CrowdStrike principals`,
+		"888888888888": `no registry-assessment principal in partition "aws-cn"`,
 	} {
 		_, refusal := Find(helperAccounts, id, "")
 		require.NotNil(t, refusal, id)

@@ -1,0 +1,144 @@
+package onboard
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Coverage is the outcome a run is judged by (README, "Report"): of the ECR
+// registries the scope wants assessed — one per region of every CSPM account
+// in scope, skipped accounts included where their regions are known — how
+// many have a usable registration in Container Security after the run, and
+// why the others do not. Every signal a run gives (the CLI's exit code, the
+// SNS summary, the EMF metrics and their alarm, CloudFormation's Data) reads
+// it from here.
+type Coverage struct {
+	// Desired counts the registries the scope wants. Regions of accounts
+	// Container Security cannot assess at all (Skip.Action "none") are not
+	// desired.
+	Desired int `json:"desired"`
+	// Present counts those with a usable registration in Falcon (in a dry
+	// run: before the plan's writes).
+	Present int `json:"present"`
+	// Percent is Present of Desired, rounded down to a tenth (99.95 is
+	// never shown as 100); with nothing desired, 100 when Clean, else 0.
+	Percent float64 `json:"percent"`
+	Missing Missing `json:"missing"`
+	// Clean: every desired registry present, no account in scope skipped
+	// for a cause a person must fix, and CSPM listed at least one account.
+	// Attention says, for a person, why not.
+	Clean     bool     `json:"clean"`
+	Attention []string `json:"attention"`
+}
+
+// Missing counts the desired registries without a usable registration, by
+// cause; they add up to Coverage.Desired - Coverage.Present.
+type Missing struct {
+	// AccountSkipped: the account was skipped for a cause a person must
+	// fix (Skip.Action "fix").
+	AccountSkipped int `json:"account_skipped"`
+	// Pending: the account is still being set up (Skip.Action "wait");
+	// a later run registers them without anyone's help.
+	Pending int `json:"pending"`
+	// Failed and NotAttempted are the run's own writes (the report's
+	// registries.failed and registries.not_attempted).
+	Failed       int `json:"failed"`
+	NotAttempted int `json:"not_attempted"`
+	// Unusable: registered by someone else, and Falcon reports the
+	// registration unusable (registries.not_owned.unhealthy); never
+	// written here.
+	Unusable int `json:"unusable"`
+	// Planned (dry run only): the plan would create or fix them.
+	Planned int `json:"planned"`
+}
+
+// Total is the number of desired registries missing.
+func (m Missing) Total() int {
+	return m.AccountSkipped + m.Pending + m.Failed + m.NotAttempted + m.Unusable + m.Planned
+}
+
+// SkipAction says what a skipped account needs before it can be covered.
+type SkipAction string
+
+const (
+	// SkipFix: a person must fix something (CSPM's record, the role, the
+	// trust policy) or exclude the account (EXCLUDE_ACCOUNT_IDS). The zero
+	// Refusal is one: a refusal nobody classified raises attention.
+	SkipFix SkipAction = "fix"
+	// SkipWait: the account is being set up; a later run covers it.
+	SkipWait SkipAction = "wait"
+	// SkipNone: Container Security cannot assess this account's registries
+	// at all (its partition has no registry-assessment principal); its
+	// regions are not desired, and it raises nothing.
+	SkipNone SkipAction = "none"
+)
+
+// judgeCoverage computes r's coverage from the plan it carried out and
+// the outcomes already in r.
+func (r *Report) judgeCoverage(p Plan) {
+	g := r.Registries
+	c := Coverage{Desired: p.Desired, Attention: []string{}}
+	unusable := 0
+	for _, reg := range p.NotOwned {
+		if reg.Trouble() != "" {
+			unusable++
+		}
+	}
+	written := len(g.Created) + len(g.Updated)
+	c.Present = g.Unchanged - unusable
+	if r.DryRun {
+		c.Missing.Planned = written
+	} else {
+		c.Present += written
+	}
+	c.Missing.Unusable = unusable
+	c.Missing.Failed, c.Missing.NotAttempted = len(g.Failed), g.NotAttempted
+
+	fix, wait := 0, 0
+	for _, s := range r.Accounts.Skipped {
+		switch s.Action {
+		case SkipWait:
+			wait++
+		case SkipNone:
+		default:
+			fix++
+		}
+	}
+	sk := p.SkippedRegistries
+	c.Desired += sk.Fix.Desired + sk.Wait.Desired
+	c.Present += sk.Fix.Present + sk.Wait.Present
+	c.Missing.AccountSkipped = sk.Fix.Desired - sk.Fix.Present
+	c.Missing.Pending = sk.Wait.Desired - sk.Wait.Present
+
+	attention := func(format string, args ...any) { c.Attention = append(c.Attention, fmt.Sprintf(format, args...)) }
+	if p.Discovered == 0 {
+		attention("CSPM lists no AWS account: the API client may lack the scope CSPM registration: Read, or the tenant's accounts are registered through another API")
+	}
+	if len(p.Unlisted) > 0 {
+		attention("ACCOUNT_IDS or the request names %d account(s) CSPM does not list: %s", len(p.Unlisted), strings.Join(p.Unlisted, ", "))
+	}
+	if fix > 0 {
+		attention("%d account(s) skipped for a cause a person must fix (accounts.skipped, action \"fix\"); exclude an account with EXCLUDE_ACCOUNT_IDS to accept it", fix)
+	}
+	if wait > 0 {
+		attention("%d account(s) still being set up; a later run covers them (accounts.skipped, action \"wait\")", wait)
+	}
+	m := c.Missing
+	if m.Failed > 0 {
+		attention("%d registration(s) failed (registries.failed, each with a hint)", m.Failed)
+	}
+	if m.NotAttempted > 0 {
+		attention("%d write(s) left for the next run", m.NotAttempted)
+	}
+	if m.Unusable > 0 {
+		attention("%d registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)", m.Unusable)
+	}
+	c.Clean = len(c.Attention) == 0 && m.Total()-m.Planned == 0
+	switch {
+	case c.Desired > 0:
+		c.Percent = float64(c.Present*1000/c.Desired) / 10
+	case c.Clean:
+		c.Percent = 100
+	}
+	r.Coverage = &c
+}

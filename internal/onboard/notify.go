@@ -1,0 +1,68 @@
+package onboard
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SummaryRepeat is how long a process stays quiet about a verdict it has
+// already published: a coverage gap nobody fixed is told again once a day,
+// not at every scheduled run.
+const SummaryRepeat = 24 * time.Hour
+
+// summaries decides which real runs publish a summary (README, "Optional:
+// trust check, pruning, summaries, home account"): every run that changed
+// or failed something, or failed as a whole; a run whose coverage is not
+// clean when its verdict (what needs attention, which accounts are skipped
+// and why) is new to this process or was last told SummaryRepeat ago; and
+// the first clean run after one that was not. It lives as long as the
+// process (a Lambda sandbox): a cold start may tell a verdict once more.
+type summaries struct {
+	mu      sync.Mutex
+	told    map[string]time.Time // verdict digest -> when published
+	unclean bool                 // the last run judged was not clean
+}
+
+// due reports whether r (the run's error runErr) should be published at now.
+func (s *summaries) due(r Report, runErr error, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wasUnclean := s.unclean
+	if r.Coverage != nil {
+		s.unclean = !r.Coverage.Clean
+	}
+	switch {
+	case runErr != nil || r.Changed() || r.Failures() > 0:
+		return true
+	case r.Clean():
+		return wasUnclean
+	}
+	v := verdict(r)
+	if last, ok := s.told[v]; ok && now.Sub(last) < SummaryRepeat {
+		return false
+	}
+	if s.told == nil {
+		s.told = map[string]time.Time{}
+	}
+	s.told[v] = now
+	return true
+}
+
+// verdict digests what makes r not clean: its attention lines and its
+// skipped accounts with their reasons.
+func verdict(r Report) string {
+	var lines []string
+	if r.Coverage != nil {
+		lines = append(lines, r.Coverage.Attention...)
+	}
+	for _, sk := range r.Accounts.Skipped {
+		lines = append(lines, sk.AccountID+"\x00"+sk.Reason)
+	}
+	slices.Sort(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(sum[:])
+}
