@@ -223,18 +223,38 @@ func TestBrokenTrustIsAFailureWithAHint(t *testing.T) {
 	assert.Empty(t, h.sim.Registries())
 }
 
-func TestDisconnectDeletesOnlyOwned(t *testing.T) {
-	accounts := falconsim.GenerateAccounts(2, []string{"us-east-1"})
-	h := newRig(t, rigConfig{accounts: accounts})
-	h.runWith(t, onboard.Request{})
-	manual := h.sim.AddRegistry(falconsim.Registry{URL: "https://999999999999.dkr.ecr.us-east-1.amazonaws.com", Alias: "ecr-onboard-999999999999-us-east-1", RoleARN: "arn:aws:iam::999999999999:role/x", ExternalID: "x"})
+// A stack Delete with DISCONNECT_ON_DELETE removes every registration this
+// tool owns in scope, whatever CSPM lists now — ownership is the alias:
+// accounts CSPM no longer lists (or none at all, when it answers with none)
+// are disconnected too. Registrations with any other alias stay.
+func TestDisconnectDeletesEveryOwnedRegistration(t *testing.T) {
+	for _, cspm := range []string{"lists some accounts", "lists none"} {
+		t.Run(cspm, func(t *testing.T) {
+			accounts := falconsim.GenerateAccounts(3, []string{"us-east-1", "eu-west-1"})
+			h := newRig(t, rigConfig{accounts: accounts})
+			first := h.runWith(t, onboard.Request{})
+			require.Len(t, first.Registries.Created, 6)
+			manual := h.sim.AddRegistry(falconsim.Registry{URL: "https://999999999999.dkr.ecr.us-east-1.amazonaws.com", Alias: "team-registry",
+				RoleARN: "arn:aws:iam::999999999999:role/x", ExternalID: "x"})
+			// An earlier version's alias (no fingerprint) of an account CSPM never listed: owned.
+			h.sim.AddRegistry(falconsim.Registry{URL: "https://999999999999.dkr.ecr.eu-west-1.amazonaws.com", Alias: "ecr-onboard-999999999999-eu-west-1",
+				RoleARN: "arn:aws:iam::999999999999:role/x", ExternalID: "x"})
+			h.sim.RemoveAccount(accounts[1].ID)
+			if cspm == "lists none" {
+				h.sim.RemoveAccount(accounts[0].ID)
+				h.sim.RemoveAccount(accounts[2].ID)
+			}
 
-	report := h.runWith(t, onboard.Request{Disconnect: true})
+			report := h.runWith(t, onboard.Request{Disconnect: true})
 
-	assert.Len(t, report.Registries.Deleted, 2)
-	regs := h.sim.Registries()
-	require.Len(t, regs, 1, "the registry of an account CSPM does not list is kept")
-	assert.Equal(t, manual.ID, regs[0].ID)
+			assert.Len(t, report.Registries.Deleted, 7, "every owned registration")
+			assert.Empty(t, report.Registries.DeleteFailed)
+			assert.Zero(t, report.Registries.DeleteNotAttempted)
+			regs := h.sim.Registries()
+			require.Len(t, regs, 1, "only the registration with another alias stays")
+			assert.Equal(t, manual.ID, regs[0].ID)
+		})
+	}
 }
 
 func TestDemoFixturesReport(t *testing.T) {

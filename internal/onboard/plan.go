@@ -86,6 +86,9 @@ type Plan struct {
 	// in the inventory in any of them: neither eligible nor skipped.
 	RegionSource RegionSource
 	NoRepository []string
+	// Kept (a disconnect only) are the registrations the Owner made that
+	// are outside the scope: a stack Delete leaves them in Falcon.
+	Kept []Registry
 	// Unconfirmed are the accounts the listing left out whose owned
 	// registrations PRUNE would delete, before CSPM confirmed they are gone
 	// (Observed.Absent): nothing is deleted for them until it has.
@@ -137,7 +140,7 @@ func NewPlan(o Observed, p Policy) Plan {
 	accounts := judge(o.Accounts)
 	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries), RegionSource: p.RegionSource}
 	if p.Mode == Disconnect {
-		plan.Actions = disconnects(accounts, o.Registries, p)
+		plan.Actions, plan.Kept = disconnects(o.Registries, p)
 		return plan
 	}
 	byURL := indexByURL(o.Registries, p.Owner)
@@ -294,21 +297,23 @@ func drift(owner Owner, have, want Registry) string {
 	return have.Trouble()
 }
 
-// disconnects deletes the registrations owner made for accounts CSPM still
-// lists, in scope: what a stack Delete removes. A registration without the
-// owner's alias, or of an account CSPM does not list, is kept.
-func disconnects(accounts []judged, existing []Registry, p Policy) []Action {
-	known := map[string]bool{}
-	for _, a := range accounts {
-		known[a.ID] = true
-	}
-	var out []Action
+// disconnects deletes every registration owner made, in scope: what a
+// stack Delete removes. Ownership is the alias, so it does not matter what
+// CSPM lists now (an account deregistered since, or CSPM answering with
+// none); a registration with any other alias is not touched, and the
+// owner's outside the scope are kept and returned, so the run can say
+// exactly what remains.
+func disconnects(existing []Registry, p Policy) (deletes []Action, kept []Registry) {
 	for _, r := range existing {
-		if p.Owner.Owns(r) && known[r.AccountID] && p.Scope.HasAccount(r.AccountID) && p.Scope.HasRegion(r.Region) {
-			out = append(out, Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"})
+		switch {
+		case !p.Owner.Owns(r):
+		case p.Scope.HasAccount(r.AccountID) && p.Scope.HasRegion(r.Region):
+			deletes = append(deletes, Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"})
+		default:
+			kept = append(kept, r)
 		}
 	}
-	return out
+	return deletes, kept
 }
 
 // prunes are the deletions PRUNE asks for: registrations owner made, in

@@ -359,7 +359,9 @@ func TestDuplicateAccountRecords(t *testing.T) {
 	assert.Equal(t, &Refusal{Reason: "CSPM lists this account 2 times with different credentials"}, r, "the trust-policy helper refuses it too")
 }
 
-func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
+// On a stack Delete, ownership is the alias: every owned registration in
+// scope goes, of accounts CSPM lists or not.
+func TestDisconnectPlanDeletesEveryOwnedRegistrationInScope(t *testing.T) {
 	a := acct("100000000001", "us-east-1", "eu-west-1")
 	owned := ownedBy("ecr-onboard", a, "us-east-1")
 	manual := existing(a, "eu-west-1", "team-registry")
@@ -368,9 +370,17 @@ func TestDisconnectPlanDeletesOnlyOwnedRegistriesOfKnownAccounts(t *testing.T) {
 	ownedButGone := ownedBy("ecr-onboard", gone, "us-east-1")
 	notECR := Registry{ID: "x", URL: "https://registry.example.com", Alias: "ecr-onboard--"}
 
-	p := NewPlan(Observed{Accounts: []Account{a}, Registries: []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}},
-		Policy{Owner: "ecr-onboard", Mode: Disconnect})
-	assert.Equal(t, []Action{{Kind: Delete, Registry: owned, Reason: "stack deleted with DISCONNECT_ON_DELETE"}}, p.Actions)
+	all := []Registry{owned, manual, wrongRegionAlias, ownedButGone, notECR}
+	deleted := func(r Registry) Action {
+		return Action{Kind: Delete, Registry: r, Reason: "stack deleted with DISCONNECT_ON_DELETE"}
+	}
+	for _, listed := range [][]Account{{a}, nil} {
+		p := NewPlan(Observed{Accounts: listed, Registries: all}, Policy{Owner: "ecr-onboard", Mode: Disconnect})
+		assert.Equal(t, []Action{deleted(owned), deleted(ownedButGone)}, p.Actions, "CSPM listing %d accounts", len(listed))
+	}
+	p := NewPlan(Observed{Registries: all}, Policy{Owner: "ecr-onboard", Mode: Disconnect, Scope: NewScope([]string{gone.ID}, nil, nil)})
+	assert.Equal(t, []Action{deleted(ownedButGone)}, p.Actions, "scope applies")
+	assert.Equal(t, []Registry{owned}, p.Kept, "and the owned registration outside it is reported kept")
 }
 
 func TestParseECRURL(t *testing.T) {

@@ -66,7 +66,10 @@ type RegistriesReport struct {
 	NotAttempted int           `json:"not_attempted"` // creates and updates left for the next run
 	// Deletions (PRUNE, DISCONNECT_ON_DELETE), counted apart from the
 	// desired registries.
-	Deleted            []RegistryRef `json:"deleted"`
+	Deleted []RegistryRef `json:"deleted"`
+	// Kept (a stack Delete only): owned registrations outside the scope,
+	// which the Delete leaves in Falcon.
+	Kept               []RegistryRef `json:"kept,omitempty"`
 	DeleteFailed       []Failure     `json:"delete_failed"`
 	DeleteNotAttempted int           `json:"delete_not_attempted"`
 	// NotOwned: desired registries already registered by someone else
@@ -186,6 +189,10 @@ func newReport(p Plan) Report {
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
 		},
+	}
+	for _, reg := range p.Kept {
+		r.Registries.Kept = append(r.Registries.Kept, RegistryRef{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, RegistryID: reg.ID,
+			Reason: "outside the scope (ACCOUNT_IDS, EXCLUDE_ACCOUNT_IDS, REGIONS): left in Falcon"})
 	}
 	r.RegionSource = p.RegionSource
 	if p.RegionSource == RegionsECRInventory {

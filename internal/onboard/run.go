@@ -182,10 +182,15 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	}
 	var o Observed
 	var err error
-	if o.Accounts, err = rn.Falcon.Accounts(ctx); err != nil {
-		return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", listingFailed{err})
+	// A disconnect goes by the alias alone: CSPM's accounts are not read,
+	// so an outage or a lost scope there cannot keep a Delete from
+	// removing what this tool owns.
+	if policy.Mode != Disconnect {
+		if o.Accounts, err = rn.Falcon.Accounts(ctx); err != nil {
+			return finish(unfinished()), fmt.Errorf("listing CSPM accounts: %w", listingFailed{err})
+		}
+		req.progress(Progress{Stage: StageAccounts, Done: len(o.Accounts)})
 	}
-	req.progress(Progress{Stage: StageAccounts, Done: len(o.Accounts)})
 	// Fail closed: without the complete list of what exists, a create could
 	// duplicate a registration, so nothing is written.
 	if o.Registries, err = rn.Falcon.Registries(ctx); err != nil {

@@ -143,11 +143,11 @@ func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, r
 		return rep
 	}
 	g := rep.Registries
-	if left := g.DeleteNotAttempted + len(g.DeleteFailed); left > 0 {
+	if left := g.DeleteNotAttempted + len(g.DeleteFailed) + len(g.Kept); left > 0 {
 		inv.log.Warn("stack deleted with owned registrations left in Falcon", "left", left)
-		succeed(resp, truncate(fmt.Sprintf("run %s: %d owned registrations deleted, %d left in Falcon (%d not reached before the deadline, %d failed); "+
+		succeed(resp, truncate(fmt.Sprintf("run %s: %d owned registrations deleted, %d left in Falcon (%d not reached before the deadline, %d failed, %d outside the scope); "+
 			"the stack's schedule goes with it, so nothing will remove them: delete them by hand, see REMOVAL_GUIDE.md, step 3",
-			rep.RunID, len(g.Deleted), left, g.DeleteNotAttempted, len(g.DeleteFailed)), MaxReason))
+			rep.RunID, len(g.Deleted), left, g.DeleteNotAttempted, len(g.DeleteFailed), len(g.Kept)), MaxReason))
 		return rep
 	}
 	succeed(resp, summary(rep))

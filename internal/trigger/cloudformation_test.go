@@ -3,6 +3,7 @@ package trigger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,6 +110,29 @@ func TestCloudFormationDeleteDisconnectsOwnedRegistries(t *testing.T) {
 	left := e.sim.Registries()
 	require.Len(t, left, 1, "only registries with this tool's alias are removed")
 	assert.Equal(t, "added-by-hand", left[0].Alias)
+}
+
+// A Delete says exactly what it leaves: owned registrations outside the
+// stack's scope (here REGIONS narrowed after they were made) stay, and the
+// answer counts them.
+func TestCloudFormationDeleteSaysWhatRemains(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	owned := len(e.sim.Registries())
+	e.sim.ResetStats()
+	e = newEnvWith(t, e.sim, map[string]string{"REGIONS": "us-east-1"})
+	e.h.DisconnectOnDelete = true
+
+	s := newCFNServer(t)
+	rep, err := e.invoke(context.Background(), t, s.event(t, "Delete", stableID, nil))
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	require.NotEmpty(t, rep.Registries.Kept)
+	assert.Equal(t, owned, len(rep.Registries.Deleted)+len(rep.Registries.Kept))
+	assert.Len(t, e.sim.Registries(), len(rep.Registries.Kept))
+	assert.Contains(t, r.Reason, fmt.Sprintf("%d outside the scope", len(rep.Registries.Kept)))
 }
 
 func TestCloudFormationFatalErrorFailsAndRollbackDeleteSucceeds(t *testing.T) {
