@@ -96,7 +96,7 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 		return onboard.Registry{}, fmt.Errorf("null registry")
 	case r.ID == nil || *r.ID == "":
 		return onboard.Registry{}, fmt.Errorf("missing id")
-	case r.URL == nil || onboard.NormalizeURL(*r.URL) == "https://":
+	case r.URL == nil || strings.HasSuffix(onboard.NormalizeURL(*r.URL), "://"):
 		return onboard.Registry{}, fmt.Errorf("registry %s: missing url", *r.ID)
 	}
 	reg := onboard.Registry{ID: *r.ID, URL: onboard.NormalizeURL(*r.URL)}

@@ -238,11 +238,11 @@ func (ap applier) confirmCreates(ctx context.Context, actions []Action, out []ou
 		}
 		return
 	}
-	byURL := indexByURL(listed, ap.owner)
+	existing := indexRegistrations(listed, ap.owner)
 	for _, i := range unsure {
 		r := actions[i].Registry
-		if have, ok := byURL[r.URL]; ok {
-			out[i] = settled(r, have, out[i].err, ap.owner)
+		if have := existing.of(r.AccountID, r.Region).cover; have != nil {
+			out[i] = settled(r, *have, out[i].err, ap.owner)
 			continue
 		}
 		if errors.Is(out[i].err, ErrExists) {

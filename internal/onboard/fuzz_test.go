@@ -9,6 +9,7 @@ func FuzzURL(f *testing.F) {
 	for _, s := range []string{
 		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com", "HTTP://111111111111.DKR.ECR.cn-north-1.amazonaws.com.cn//",
 		"111111111111.dkr.ecr.us-gov-west-1.amazonaws.com", "https://index.docker.io/", "", "https://",
+		"https://111111111111.dkr.ecr-fips.us-east-1.amazonaws.com/v2/", "https://111111111111.dkr-ecr-fips.us-west-2.on.aws",
 	} {
 		f.Add(s)
 	}
@@ -17,8 +18,12 @@ func FuzzURL(f *testing.F) {
 		if NormalizeURL(n) != n {
 			t.Fatalf("NormalizeURL not idempotent: %q -> %q -> %q", raw, n, NormalizeURL(n))
 		}
-		if !strings.HasPrefix(n, "https://") || strings.HasSuffix(n, "/") && n != "https://" {
-			t.Fatalf("NormalizeURL(%q) = %q", raw, n)
+		host, ok := strings.CutPrefix(n, "https://")
+		if !ok {
+			host, ok = strings.CutPrefix(n, "http://")
+		}
+		if !ok || strings.ContainsAny(host, "/?#") {
+			t.Fatalf("NormalizeURL(%q) = %q: a scheme and a host alone", raw, n)
 		}
 		acc, region, ok := ParseECRURL(raw)
 		if !ok {
@@ -27,8 +32,11 @@ func FuzzURL(f *testing.F) {
 		if !ValidAccountID(acc) || !ValidRegion(region) {
 			t.Fatalf("ParseECRURL(%q) accepted %q %q", raw, acc, region)
 		}
-		if got := RegistryURL(acc, region); got != n {
-			t.Fatalf("ParseECRURL(%q) round trip: %q != %q", raw, got, n)
+		if a2, r2, ok := ParseECRURL(n); !ok || a2 != acc || r2 != region {
+			t.Fatalf("ParseECRURL(%q) = %s %s, of its normal form %q: %s %s", raw, acc, region, n, a2, r2)
+		}
+		if a2, r2, ok := ParseECRURL(RegistryURL(acc, region)); !ok || a2 != acc || r2 != region {
+			t.Fatalf("ParseECRURL(%q) round trip through RegistryURL: %s %s", raw, a2, r2)
 		}
 	})
 }

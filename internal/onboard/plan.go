@@ -89,6 +89,10 @@ type Plan struct {
 	// Kept (a disconnect only) are the registrations the Owner made that
 	// are outside the scope: a stack Delete leaves them in Falcon.
 	Kept []Registry
+	// Unusable are registrations of desired registries, whoever made them,
+	// that do not let Falcon assess them (http://: ECR serves only HTTPS).
+	// They cover nothing: the registry is created over https beside them.
+	Unusable []Registry
 	// Unconfirmed are the accounts the listing left out whose owned
 	// registrations PRUNE would delete, before CSPM confirmed they are gone
 	// (Observed.Absent): nothing is deleted for them until it has.
@@ -143,7 +147,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Actions, plan.Kept = disconnects(o.Registries, p)
 		return plan
 	}
-	byURL := indexByURL(o.Registries, p.Owner)
+	existing := indexRegistrations(o.Registries, p.Owner)
 	for _, j := range accounts {
 		if !p.Scope.HasAccount(j.ID) {
 			continue // not this run's: neither eligible nor skipped
@@ -163,7 +167,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		}
 		var acc accountPlan
 		if refusal == nil {
-			acc = planAccount(a, regions, byURL, p.Owner)
+			acc = planAccount(a, regions, existing, p.Owner)
 			if p.VerifyTrust && len(acc.actions) > 0 {
 				refusal = trustVerdict(o.Trust, a, &plan)
 			}
@@ -171,7 +175,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		if refusal != nil {
 			s := refusal.skip(a.ID)
 			if s.Action != SkipNone {
-				plan.SkippedRegistries.add(s.Action, skippedCoverage(a, p, o.Repositories, byURL))
+				plan.SkippedRegistries.add(s.Action, skippedCoverage(a, p, o.Repositories, existing))
 			}
 			plan.Skipped = append(plan.Skipped, s)
 			continue
@@ -181,6 +185,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Desired += len(regions)
 		plan.Unchanged += acc.unchanged
 		plan.NotOwned = append(plan.NotOwned, acc.notOwned...)
+		plan.Unusable = append(plan.Unusable, acc.unusable...)
 		plan.Actions = append(plan.Actions, acc.actions...)
 	}
 	if p.Mode == Prune {
@@ -196,7 +201,7 @@ func NewPlan(o Observed, p Policy) Plan {
 // RegionsECRInventory, only where the inventory lists a repository), and
 // how many of them already have a registration Falcon reports nothing
 // wrong with. Nothing is planned for them: these are only counted.
-func skippedCoverage(a Account, p Policy, repos RepositoryRegions, byURL map[string]Registry) (c RegistryCount) {
+func skippedCoverage(a Account, p Policy, repos RepositoryRegions, existing registrations) (c RegistryCount) {
 	regions := a.Regions
 	if len(regions) == 0 {
 		regions = p.Scope.configured
@@ -211,7 +216,7 @@ func skippedCoverage(a Account, p Policy, repos RepositoryRegions, byURL map[str
 		}
 		seen[region] = true
 		c.Desired++
-		if have, ok := byURL[RegistryURL(a.ID, region)]; ok && have.Trouble() == "" {
+		if have := existing.of(a.ID, region).cover; have != nil && have.Trouble() == "" {
 			c.Present++
 		}
 	}
@@ -247,9 +252,10 @@ type accountPlan struct {
 	actions   []Action
 	unchanged int
 	notOwned  []Registry
+	unusable  []Registry
 }
 
-func planAccount(a Account, regions []string, byURL map[string]Registry, owner Owner) accountPlan {
+func planAccount(a Account, regions []string, existing registrations, owner Owner) accountPlan {
 	var out accountPlan
 	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 	for _, region := range regions {
@@ -257,16 +263,18 @@ func planAccount(a Account, regions []string, byURL map[string]Registry, owner O
 		if !ok {
 			continue
 		}
-		have, exists := byURL[want.URL]
-		switch {
-		case !exists:
+		there := existing.of(a.ID, region)
+		out.unusable = append(out.unusable, there.unusable...)
+		switch have := there.cover; {
+		case have == nil:
 			out.actions = append(out.actions, Action{Kind: Create, Registry: want})
-		case !owner.Owns(have):
+		case !owner.Owns(*have):
 			out.unchanged++
-			out.notOwned = append(out.notOwned, have)
+			out.notOwned = append(out.notOwned, *have)
 		default:
-			if why := drift(owner, have, want); why != "" {
+			if why := drift(owner, *have, want); why != "" {
 				want.ID = have.ID
+				want.URL = have.URL // a PATCH keeps the registration's own hostname
 				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why})
 			} else {
 				out.unchanged++
@@ -357,18 +365,4 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// indexByURL maps normalized URL to the existing registration; when a URL is
-// registered twice, the one owner made wins.
-func indexByURL(existing []Registry, owner Owner) map[string]Registry {
-	m := make(map[string]Registry, len(existing))
-	for _, r := range existing {
-		u := NormalizeURL(r.URL)
-		if prev, ok := m[u]; ok && (owner.Owns(prev) || !owner.Owns(r)) {
-			continue
-		}
-		m[u] = r
-	}
-	return m
 }

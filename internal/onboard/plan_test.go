@@ -383,17 +383,41 @@ func TestDisconnectPlanDeletesEveryOwnedRegistrationInScope(t *testing.T) {
 	assert.Equal(t, []Registry{owned}, p.Kept, "and the owned registration outside it is reported kept")
 }
 
+func TestNormalizeURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"HTTPS://111111111111.DKR.ECR.us-east-1.AMAZONAWS.COM/":            "https://111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		" 111111111111.dkr.ecr.us-east-1.amazonaws.com ":                   "https://111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com/v2/team?x#y": "https://111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		"http://111111111111.dkr.ecr.us-east-1.amazonaws.com//":            "http://111111111111.dkr.ecr.us-east-1.amazonaws.com",
+		"registry.example.com:5000/path":                                   "https://registry.example.com:5000",
+		"":                                                                 "https://",
+	} {
+		assert.Equal(t, want, NormalizeURL(raw), raw)
+	}
+	assert.True(t, Registry{URL: "HTTP://x.example.com"}.Insecure())
+	assert.False(t, Registry{URL: "x.example.com"}.Insecure())
+}
+
 func TestParseECRURL(t *testing.T) {
 	for url, want := range map[string][2]string{
-		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com":      {"111111111111", "us-east-1"},
-		"111111111111.DKR.ECR.eu-west-1.amazonaws.com/":             {"111111111111", "eu-west-1"},
-		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn":  {"111111111111", "cn-north-1"},
-		"https://111111111111.dkr.ecr.us-gov-west-1.amazonaws.com":  {"111111111111", "us-gov-west-1"},
-		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com.cn":   {},
-		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com":     {},
-		"https://11111111111.dkr.ecr.us-east-1.amazonaws.com":       {},
-		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com/v2/x": {},
-		"https://index.docker.io":                                   {},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com":           {"111111111111", "us-east-1"},
+		"111111111111.DKR.ECR.eu-west-1.amazonaws.com/":                  {"111111111111", "eu-west-1"},
+		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn":       {"111111111111", "cn-north-1"},
+		"https://111111111111.dkr.ecr.us-gov-west-1.amazonaws.com":       {"111111111111", "us-gov-west-1"},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com.cn":        {},
+		"https://111111111111.dkr.ecr.cn-north-1.amazonaws.com":          {},
+		"https://11111111111.dkr.ecr.us-east-1.amazonaws.com":            {},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com/v2/x":      {"111111111111", "us-east-1"},
+		"http://111111111111.dkr.ecr.us-east-1.amazonaws.com":            {"111111111111", "us-east-1"},
+		"https://111111111111.dkr.ecr-fips.us-east-1.amazonaws.com":      {"111111111111", "us-east-1"},
+		"https://111111111111.dkr.ecr-fips.us-gov-west-1.amazonaws.com/": {"111111111111", "us-gov-west-1"},
+		"https://111111111111.dkr-ecr.eu-west-1.on.aws":                  {"111111111111", "eu-west-1"},
+		"https://111111111111.dkr-ecr-fips.us-east-2.on.aws":             {"111111111111", "us-east-2"},
+		"https://111111111111.dkr.ecr-fips.cn-north-1.amazonaws.com.cn":  {},
+		"https://111111111111.dkr-ecr.cn-north-1.on.aws":                 {},
+		"https://111111111111.dkr.ecr.us-east-1.amazonaws.com:8443":      {},
+		"https://api.ecr.us-east-1.amazonaws.com":                        {},
+		"https://index.docker.io":                                        {},
 	} {
 		acc, region, ok := ParseECRURL(url)
 		assert.Equal(t, want != [2]string{}, ok, url)

@@ -68,28 +68,57 @@ func RegistryURL(accountID, region string) string {
 	return fmt.Sprintf("https://%s.dkr.ecr.%s.%s", accountID, region, domain)
 }
 
-var ecrHostPattern = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
+// ecrHosts are the hostnames under which AWS serves one private registry,
+// {account} and {region} captured ("Amazon ECR endpoints and quotas",
+// docs.aws.amazon.com/general/latest/gr/ecr.html, and "Making requests to
+// Amazon ECR registries", the dual-stack endpoints): the IPv4 endpoint
+// dkr.ecr (amazonaws.com.cn in the China regions), its FIPS form
+// dkr.ecr-fips, and the dual-stack dkr-ecr and dkr-ecr-fips under on.aws.
+var ecrHosts = []*regexp.Regexp{
+	regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`),
+	regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr-fips\.([a-z0-9-]+)\.amazonaws\.com()$`),
+	regexp.MustCompile(`^([0-9]{12})\.dkr-ecr(?:-fips)?\.([a-z0-9-]+)\.on\.aws()$`),
+}
 
-// NormalizeURL brings a registry URL to the one form plans compare:
-// https scheme, lower case, no trailing slash or path. Registries stored as
-// "HTTPS://123….AMAZONAWS.COM/" and "123….amazonaws.com" are the same registry.
+// NormalizeURL brings a registry URL to the one form plans compare: its
+// scheme (https:// unless it says http://), lower case, the host and port
+// alone — no path, query, fragment or trailing slash. Registries stored as
+// "HTTPS://123….AMAZONAWS.COM/", "123….amazonaws.com" and
+// "https://123….amazonaws.com/v2/" are the same registry; "http://123…" is
+// kept apart (see Insecure).
 func NormalizeURL(raw string) string {
 	u := strings.ToLower(strings.TrimSpace(raw))
+	scheme := "https://"
+	if rest, ok := strings.CutPrefix(u, "http://"); ok {
+		u, scheme = rest, "http://"
+	}
 	u = strings.TrimPrefix(u, "https://")
-	u = strings.TrimPrefix(u, "http://")
-	u = strings.TrimRightFunc(u, func(r rune) bool { return r == '/' || unicode.IsSpace(r) })
-	return "https://" + u
+	if i := strings.IndexAny(u, "/?#"); i >= 0 {
+		u = u[:i]
+	}
+	return scheme + strings.TrimRightFunc(u, unicode.IsSpace)
 }
 
-// ParseECRURL returns the account and region of an ECR registry URL, in any
-// form NormalizeURL accepts; ok is false for anything that is not ECR.
+// ParseECRURL returns the account and region of an ECR registry URL, under
+// any hostname AWS serves the registry by (ecrHosts), with any scheme and
+// path NormalizeURL accepts; ok is false for anything that is not ECR.
 func ParseECRURL(raw string) (accountID, region string, ok bool) {
-	m := ecrHostPattern.FindStringSubmatch(strings.TrimPrefix(NormalizeURL(raw), "https://"))
-	if m == nil || !ValidRegion(m[2]) || (m[3] != "") != (Partition(m[2]) == "aws-cn") {
-		return "", "", false
+	n := NormalizeURL(raw)
+	host := n[strings.Index(n, "://")+3:]
+	for _, h := range ecrHosts {
+		m := h.FindStringSubmatch(host)
+		if m == nil || !ValidRegion(m[2]) || (m[3] != "") != (Partition(m[2]) == "aws-cn") {
+			continue
+		}
+		return m[1], m[2], true
 	}
-	return m[1], m[2], true
+	return "", "", false
 }
+
+// Insecure reports whether a registration is over http://. ECR serves only
+// HTTPS, so Falcon cannot assess the registry through it: it does not
+// cover its registry.
+func (r Registry) Insecure() bool { return strings.HasPrefix(NormalizeURL(r.URL), "http://") }
 
 // visible reports whether a credential value read back from Falcon says
 // anything: absent and masked ("****") values are not evidence of drift.

@@ -72,6 +72,10 @@ type RegistriesReport struct {
 	Kept               []RegistryRef `json:"kept,omitempty"`
 	DeleteFailed       []Failure     `json:"delete_failed"`
 	DeleteNotAttempted int           `json:"delete_not_attempted"`
+	// Unusable: registrations of desired registries that do not let Falcon
+	// assess them (http://: ECR serves only HTTPS), whoever made them; the
+	// registry is registered over https beside them.
+	Unusable []Failure `json:"unusable"`
 	// NotOwned: desired registries already registered by someone else
 	// (counted in Unchanged; never written). Unhealthy lists those whose
 	// state Falcon reports as a credential problem, with a hint.
@@ -188,7 +192,13 @@ func newReport(p Plan) Report {
 			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
+			Unusable: []Failure{},
 		},
+	}
+	for _, reg := range p.Unusable {
+		r.Registries.Unusable = append(r.Registries.Unusable, Failure{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region,
+			Error: fmt.Sprintf("registered as %s (alias %q): ECR serves registries over HTTPS only, so Falcon cannot assess the registry through it", reg.URL, reg.Alias),
+			Hint:  fmt.Sprintf("delete registration %s in the Falcon console: the registry is registered over https beside it", reg.ID)})
 	}
 	for _, reg := range p.Kept {
 		r.Registries.Kept = append(r.Registries.Kept, RegistryRef{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, RegistryID: reg.ID,
