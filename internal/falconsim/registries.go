@@ -302,14 +302,25 @@ func (s *Sim) handleUpdateRegistry(rc *reqCtx, r *http.Request) reply {
 	now := time.Now().UTC()
 	e.RoleARN, e.ExternalID, e.GovUsingCommercial = cred.role, cred.externalID, cred.govUsingCommercial
 	// A credential that just validated is not expired, and the registry
-	// waits for its next assessment.
-	e.Expired, e.State, e.stateChangedAt = false, registryDefaultState, now
+	// waits for its next assessment (unless PatchKeepsState).
+	e.Expired = false
+	if !s.opts.PatchKeepsState {
+		e.State, e.stateChangedAt = registryDefaultState, now
+	}
 	e.credUpdatedAt, e.updatedAt = now, now
 	if p.UserDefinedAlias != "" {
 		e.Alias = p.UserDefinedAlias
 	}
-	if p.State != "" {
-		e.State = p.State
+	// The state a PATCH asks for is an action, as PSFalcon's
+	// Edit-FalconContainerRegistry sends it (-State pause|resume).
+	switch p.State {
+	case "":
+	case "pause":
+		e.State, e.stateChangedAt = "paused", now
+	case "resume":
+		e.State, e.stateChangedAt = registryDefaultState, now
+	default:
+		e.State, e.stateChangedAt = p.State, now
 	}
 	return reply{status: http.StatusOK, body: &models.DomainExternalRegistryResponse{Meta: rc.meta(), Resources: e.model(s.opts.Details)}}
 }

@@ -255,3 +255,42 @@ func TestGovCloudRegistriesSayHowFalconReachesThem(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// A PATCH's state is an action (PSFalcon: pause, resume); a credential
+// re-asserted puts the registration back to pending unless PatchKeepsState.
+// A role whose trust is still propagating fails validation, then passes.
+func TestPatchStateAndTrustPropagation(t *testing.T) {
+	for _, keeps := range []bool{false, true} {
+		e := newEnv(t, Options{PatchKeepsState: keeps})
+		acct := GenerateAccounts(1, testRegions)[0]
+		e.sim.AddAccounts(acct)
+		reg := e.sim.AddRegistry(Registry{URL: ECRURL(acct.ID, "us-east-1"), Alias: "a", RoleARN: acct.RoleARN, ExternalID: acct.ExternalID})
+		patch := func(state string) error {
+			_, err := e.img.UpdateRegistryEntities(fci.NewUpdateRegistryEntitiesParams().WithID(reg.ID).WithBody(&models.RegistryassessmentExternalRegistryPatchPayload{
+				State: state,
+				Credential: &models.APICredPayload{Type: ptr("ecr"), Details: map[string]any{
+					"aws_iam_role": acct.RoleARN, "aws_external_id": acct.ExternalID,
+				}},
+			}))
+			return err
+		}
+		require.NoError(t, patch("pause"))
+		assert.Equal(t, "paused", e.sim.Registries()[0].State)
+		require.NoError(t, patch(""))
+		want := "pending"
+		if keeps {
+			want = "paused"
+		}
+		assert.Equal(t, want, e.sim.Registries()[0].State, "PatchKeepsState=%t", keeps)
+		require.NoError(t, patch("resume"))
+		assert.Equal(t, "pending", e.sim.Registries()[0].State)
+
+		e.sim.PropagateTrust(acct.RoleARN, 2)
+		for range 2 {
+			var bad *fci.UpdateRegistryEntitiesBadRequest
+			require.ErrorAs(t, patch(""), &bad)
+			assert.Contains(t, *bad.Payload.Errors[0].Message, "failed to validate registry credential")
+		}
+		assert.NoError(t, patch(""), "propagated")
+	}
+}

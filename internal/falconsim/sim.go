@@ -36,6 +36,11 @@ type Options struct {
 	// CreateStatus is the status of a successful registry create: 200, as
 	// the live service answers (default), or 201, as the API spec says.
 	CreateStatus int
+	// PatchKeepsState: a PATCH that re-asserts a credential keeps the
+	// registration's state. By default the simulator puts it back to
+	// pending (the credential waits for its next assessment); what the live
+	// service does is not public.
+	PatchKeepsState bool
 	// DuplicateCreateEmpty200 answers a create of a URL already registered
 	// with 200 and an empty body instead of 409 (the spec's answer, and
 	// the default): CrowdStrike's Terraform provider accepts an empty 200

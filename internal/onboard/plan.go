@@ -93,6 +93,14 @@ type Plan struct {
 	// that do not let Falcon assess them (http://: ECR serves only HTTPS).
 	// They cover nothing: the registry is created over https beside them.
 	Unusable []Registry
+	// Paused are desired registrations a person paused, whoever made them
+	// (StateChoice): never written, counted in Unchanged, not assessed
+	// until resumed.
+	Paused []PausedRegistration
+	// UnknownState are desired registrations, whoever made them, in a state
+	// this version does not know (StateUnknown): counted in Unchanged,
+	// neither trusted as healthy nor written for it.
+	UnknownState []Registry
 	// Unconfirmed are the accounts the listing left out whose owned
 	// registrations PRUNE would delete, before CSPM confirmed they are gone
 	// (Observed.Absent): nothing is deleted for them until it has.
@@ -186,6 +194,8 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Unchanged += acc.unchanged
 		plan.NotOwned = append(plan.NotOwned, acc.notOwned...)
 		plan.Unusable = append(plan.Unusable, acc.unusable...)
+		plan.Paused = append(plan.Paused, acc.paused...)
+		plan.UnknownState = append(plan.UnknownState, acc.unknown...)
 		plan.Actions = append(plan.Actions, acc.actions...)
 	}
 	if p.Mode == Prune {
@@ -253,6 +263,16 @@ type accountPlan struct {
 	unchanged int
 	notOwned  []Registry
 	unusable  []Registry
+	paused    []PausedRegistration
+	unknown   []Registry
+}
+
+// PausedRegistration is a desired registration a person paused in Falcon:
+// never written. Drift says what the plan would have repaired in an owned
+// one ("" for nothing).
+type PausedRegistration struct {
+	Registry
+	Drift string
 }
 
 func planAccount(a Account, regions []string, existing registrations, owner Owner) accountPlan {
@@ -265,12 +285,28 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 		}
 		there := existing.of(a.ID, region)
 		out.unusable = append(out.unusable, there.unusable...)
-		switch have := there.cover; {
-		case have == nil:
+		have := there.cover
+		if have == nil {
 			out.actions = append(out.actions, Action{Kind: Create, Registry: want})
-		case !owner.Owns(*have):
+			continue
+		}
+		owned := owner.Owns(*have)
+		switch StateOf(have.State) {
+		case StateChoice:
+			p := PausedRegistration{Registry: *have}
+			if owned {
+				p.Drift = drift(owner, *have, want)
+			}
+			out.paused = append(out.paused, p)
+		case StateUnknown:
+			out.unknown = append(out.unknown, *have)
+		}
+		switch {
+		case !owned:
 			out.unchanged++
 			out.notOwned = append(out.notOwned, *have)
+		case StateOf(have.State) == StateChoice:
+			out.unchanged++ // a person paused it: left alone, drift and all
 		default:
 			if why := drift(owner, *have, want); why != "" {
 				want.ID = have.ID

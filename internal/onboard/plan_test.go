@@ -101,6 +101,9 @@ func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
 		"external ID read back differs": {with(func(r *Registry) { r.Credential.ExternalID = "other" }), "registered external ID is not CSPM's"},
 		"credential expired":            {with(func(r *Registry) { r.Expired = true }), "Falcon reports the registration's credential expired"},
 		"error state":                   {with(func(r *Registry) { r.State = "error" }), `Falcon reports the registration in state "error"`},
+		"offline state":                 {with(func(r *Registry) { r.State = "Offline" }), `Falcon reports the registration in state "Offline"`},
+		"paused, and drifted":           {with(func(r *Registry) { r.State = "paused"; r.Alias = "ecr-onboard-111111111111-us-east-1" }), ""},
+		"a state not known":             {with(func(r *Registry) { r.State = "quarantined" }), ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := planOf([]Account{a}, []Registry{tc.have}, Scope{}, owner)
@@ -381,6 +384,40 @@ func TestDisconnectPlanDeletesEveryOwnedRegistrationInScope(t *testing.T) {
 	p := NewPlan(Observed{Registries: all}, Policy{Owner: "ecr-onboard", Mode: Disconnect, Scope: NewScope([]string{gone.ID}, nil, nil)})
 	assert.Equal(t, []Action{deleted(ownedButGone)}, p.Actions, "scope applies")
 	assert.Equal(t, []Registry{owned}, p.Kept, "and the owned registration outside it is reported kept")
+}
+
+// Every state this version knows, by what it means for the plan; any
+// other is unknown (reported, never taken as healthy).
+func TestStateOf(t *testing.T) {
+	for state, kind := range map[string]StateKind{
+		"pending": StateTransient, "": StateTransient,
+		"paused": StateChoice, " PAUSED ": StateChoice,
+		"error": StateVerdict, "failed": StateVerdict, "offline": StateVerdict, "expired": StateVerdict,
+		"invalid": StateVerdict, "unauthorized": StateVerdict, "denied": StateVerdict,
+		"quarantined": StateUnknown, "error-ish": StateUnknown, "enabled": StateUnknown,
+	} {
+		assert.Equal(t, kind, StateOf(state), "%q", state)
+	}
+}
+
+// The plan lists paused and unknown-state registrations, whoever made
+// them; it writes none of them.
+func TestPlanListsPausedAndUnknownStates(t *testing.T) {
+	const owner = Owner("ecr-onboard")
+	a := acct("111111111111", "us-east-1", "us-west-2", "eu-west-1")
+	paused := ownedBy(owner, a, "us-east-1")
+	paused.State, paused.Alias = "paused", "ecr-onboard-111111111111-us-east-1"
+	theirs := existing(a, "us-west-2", "team")
+	theirs.State = "paused"
+	odd := ownedBy(owner, a, "eu-west-1")
+	odd.State = "quarantined"
+
+	p := planOf([]Account{a}, []Registry{paused, theirs, odd}, Scope{}, owner)
+
+	assert.Empty(t, p.Actions)
+	assert.Equal(t, 3, p.Unchanged)
+	assert.Equal(t, []PausedRegistration{{Registry: paused, Drift: "alias records no credential fingerprint (registered by an earlier version)"}, {Registry: theirs}}, p.Paused)
+	assert.Equal(t, []Registry{odd}, p.UnknownState)
 }
 
 func TestNormalizeURL(t *testing.T) {

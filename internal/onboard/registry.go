@@ -125,26 +125,68 @@ func (r Registry) Insecure() bool { return strings.HasPrefix(NormalizeURL(r.URL)
 // Neither role ARNs nor external IDs can contain '*'.
 func visible(v string) bool { return v != "" && !strings.Contains(v, "*") }
 
+// StateKind is what a registration's state means for the plan.
+type StateKind string
+
+const (
+	// StateTransient: the service has not judged the registration yet (it
+	// waits for its first assessment, or for its next after a credential
+	// change). Unchanged: a later run sees the verdict.
+	StateTransient StateKind = "transient"
+	// StateChoice: a person's choice (paused). Never written, not even to
+	// repair a drifted credential: a PATCH carries no state, and one might
+	// resume it.
+	StateChoice StateKind = "choice"
+	// StateVerdict: the service says it cannot use the registration's
+	// credential. An owned registration is re-asserted; someone else's is
+	// reported with a hint (never written).
+	StateVerdict StateKind = "verdict"
+	// StateUnknown: a state this version does not know. Neither trusted
+	// as healthy nor written: reported, so a person can look.
+	StateUnknown StateKind = "unknown"
+)
+
+// registryStates is every registration state this version knows, and its
+// meaning. CrowdStrike's public clients publish no list of them: gofalcon
+// v0.22.0's DomainExternalAPIRegistry.State is a free string, the Terraform
+// provider keeps it as a read-only "current state of the registry entity"
+// that is "server-driven" and "transitions asynchronously" through the
+// assessment lifecycle (internal/container_registry), and PSFalcon's
+// Edit-FalconContainerRegistry sets it with the actions pause and resume
+// (its -State ValidateSet). So: pending, where a registration starts and
+// returns after a credential change; paused, what pause leaves; and the
+// service's verdicts on a credential it cannot use (error, offline, failed,
+// and the other words of that kind this README has always listed).
+var registryStates = map[string]StateKind{
+	"pending": StateTransient,
+	"paused":  StateChoice,
+	"error":   StateVerdict, "failed": StateVerdict, "offline": StateVerdict,
+	"expired": StateVerdict, "invalid": StateVerdict, "unauthorized": StateVerdict, "denied": StateVerdict,
+}
+
+// StateOf is what a registration's state means for the plan (case and
+// surrounding spaces aside). An empty state is the service saying nothing:
+// transient.
+func StateOf(state string) StateKind {
+	s := strings.ToLower(strings.TrimSpace(state))
+	if s == "" {
+		return StateTransient
+	}
+	if k, ok := registryStates[s]; ok {
+		return k
+	}
+	return StateUnknown
+}
+
 // Trouble says what Container Security reports wrong with an existing
-// registration's credential, or "" when it reports nothing.
+// registration's credential (an expired credential, or a state that is a
+// verdict against it), or "" when it reports nothing.
 func (r Registry) Trouble() string {
 	switch {
 	case r.Expired:
 		return "Falcon reports the registration's credential expired"
-	case troubledState(r.State):
+	case StateOf(r.State) == StateVerdict:
 		return fmt.Sprintf("Falcon reports the registration in state %q", r.State)
 	}
 	return ""
-}
-
-// troubledState reports whether a registry state says Falcon cannot use the
-// registration (it could not assume the role, or gave up on it).
-func troubledState(state string) bool {
-	s := strings.ToLower(state)
-	for _, bad := range []string{"error", "fail", "expired", "invalid", "denied", "unauthorized"} {
-		if strings.Contains(s, bad) {
-			return true
-		}
-	}
-	return false
 }

@@ -76,6 +76,15 @@ type RegistriesReport struct {
 	// assess them (http://: ECR serves only HTTPS), whoever made them; the
 	// registry is registered over https beside them.
 	Unusable []Failure `json:"unusable"`
+	// Paused: desired registrations a person paused in Falcon, whoever
+	// made them: never written (counted in Unchanged), even when their
+	// credential drifted from CSPM's (Error says so); not assessed until
+	// resumed.
+	Paused []Failure `json:"paused"`
+	// UnknownState: desired registrations in a state this version does not
+	// know (StateOf), whoever made them: neither trusted as healthy nor
+	// written (counted in Unchanged).
+	UnknownState []Failure `json:"unknown_state"`
 	// NotOwned: desired registries already registered by someone else
 	// (counted in Unchanged; never written). Unhealthy lists those whose
 	// state Falcon reports as a credential problem, with a hint.
@@ -192,13 +201,22 @@ func newReport(p Plan) Report {
 			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
-			Unusable: []Failure{},
+			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: []Failure{},
 		},
 	}
 	for _, reg := range p.Unusable {
 		r.Registries.Unusable = append(r.Registries.Unusable, Failure{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region,
 			Error: fmt.Sprintf("registered as %s (alias %q): ECR serves registries over HTTPS only, so Falcon cannot assess the registry through it", reg.URL, reg.Alias),
 			Hint:  fmt.Sprintf("delete registration %s in the Falcon console: the registry is registered over https beside it", reg.ID)})
+	}
+	for _, reg := range p.Paused {
+		r.Registries.Paused = append(r.Registries.Paused, pausedNote(reg))
+	}
+	for _, reg := range p.UnknownState {
+		r.Registries.UnknownState = append(r.Registries.UnknownState, Failure{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region,
+			Error: fmt.Sprintf("Falcon reports the registration (alias %q) in state %q, which this version does not know", reg.Alias, reg.State),
+			Hint: "it is neither taken as healthy nor written for that state: look at it in the Falcon console (Cloud security, Registry connections); " +
+				"if Falcon cannot use it, delete it and the next run registers the registry again"})
 	}
 	for _, reg := range p.Kept {
 		r.Registries.Kept = append(r.Registries.Kept, RegistryRef{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, RegistryID: reg.ID,
@@ -320,4 +338,17 @@ func rejectedHint(r Registry, err error) string {
 		"IAM may still be propagating the change: the next run retries. Otherwise let %s assume the role: add it to its trust policy "+
 		"with the same sts:ExternalId condition CSPM uses (deploy/member/template.yaml for an organisation, deploy/trust-policy.json for one account)",
 		r.Credential.RoleARN, tried, principal, principal)
+}
+
+// pausedNote says, for a person, that a registration is paused and what
+// the run did not do for it.
+func pausedNote(p PausedRegistration) Failure {
+	f := Failure{URL: p.URL, AccountID: p.AccountID, Region: p.Region,
+		Error: fmt.Sprintf("paused in Falcon (alias %q): not assessed until resumed, and never written here", p.Alias),
+		Hint:  "resume it in the Falcon console (Cloud security, Registry connections) when its registry should be assessed again"}
+	if p.Drift != "" {
+		f.Error += "; its credential was not repaired: " + p.Drift
+		f.Hint += "; the next run then repairs its credential"
+	}
+	return f
 }
