@@ -72,3 +72,43 @@ func isLowerHex(s string) bool {
 	}
 	return true
 }
+
+// OtherPrefix returns the prefix of r's alias when it is this tool's
+// fingerprinted form, {prefix}-{account}-{region}-{fp} for r's own account
+// and region, under a prefix that is not o's: a registration a change of
+// ALIAS_PREFIX orphaned (or another stack's). The form without a
+// fingerprint is not recognised: {x}-{account}-{region} is a name anyone
+// might give.
+func (o Owner) OtherPrefix(r Registry) (prefix string, ok bool) {
+	if r.AccountID == "" || r.Region == "" || len(r.Alias) < 9 {
+		return "", false
+	}
+	head, fp := r.Alias[:len(r.Alias)-9], r.Alias[len(r.Alias)-9:]
+	if fp[0] != '-' || !isLowerHex(fp[1:]) {
+		return "", false
+	}
+	prefix, ok = strings.CutSuffix(head, "-"+r.AccountID+"-"+r.Region)
+	if !ok || prefix == "" || Owner(prefix) == o || !validPrefix(prefix) {
+		return "", false
+	}
+	return prefix, true
+}
+
+// validPrefix reports whether s could be an ALIAS_PREFIX: letters, digits,
+// '.', '-' or '_', starting with a letter or digit, at most
+// MaxAliasPrefixLength characters (the configuration's rule).
+func validPrefix(s string) bool {
+	if s == "" || len(s) > MaxAliasPrefixLength || !isAlnum(rune(s[0])) {
+		return false
+	}
+	for _, c := range s {
+		if !isAlnum(c) && c != '.' && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c rune) bool {
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}

@@ -101,6 +101,10 @@ type Plan struct {
 	// this version does not know (StateUnknown): counted in Unchanged,
 	// neither trusted as healthy nor written for it.
 	UnknownState []Registry
+	// OtherPrefix are the registrations of NotOwned whose alias is this
+	// tool's under another ALIAS_PREFIX: orphaned by a change of prefix (or
+	// another stack's), never repaired, pruned or disconnected here.
+	OtherPrefix []OtherPrefix
 	// Unconfirmed are the accounts the listing left out whose owned
 	// registrations PRUNE would delete, before CSPM confirmed they are gone
 	// (Observed.Absent): nothing is deleted for them until it has.
@@ -196,6 +200,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Unusable = append(plan.Unusable, acc.unusable...)
 		plan.Paused = append(plan.Paused, acc.paused...)
 		plan.UnknownState = append(plan.UnknownState, acc.unknown...)
+		plan.OtherPrefix = append(plan.OtherPrefix, acc.otherPrefix...)
 		plan.Actions = append(plan.Actions, acc.actions...)
 	}
 	if p.Mode == Prune {
@@ -265,6 +270,15 @@ type accountPlan struct {
 	unusable  []Registry
 	paused    []PausedRegistration
 	unknown   []Registry
+	// otherPrefix: of notOwned, those under another prefix's alias.
+	otherPrefix []OtherPrefix
+}
+
+// OtherPrefix is a desired registration whose alias is this tool's under
+// another ALIAS_PREFIX, Prefix (Owner.OtherPrefix).
+type OtherPrefix struct {
+	Registry
+	Prefix string
 }
 
 // PausedRegistration is a desired registration a person paused in Falcon:
@@ -305,6 +319,9 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 		case !owned:
 			out.unchanged++
 			out.notOwned = append(out.notOwned, *have)
+			if prefix, ok := owner.OtherPrefix(*have); ok {
+				out.otherPrefix = append(out.otherPrefix, OtherPrefix{Registry: *have, Prefix: prefix})
+			}
 		case StateOf(have.State) == StateChoice:
 			out.unchanged++ // a person paused it: left alone, drift and all
 		default:

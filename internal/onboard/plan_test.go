@@ -497,3 +497,27 @@ func TestRejectedCredentialHintPerPartition(t *testing.T) {
 	f := failure(Registry{Region: "cn-north-1"}, ErrCredentialRejected)
 	assert.NotContains(t, f.Hint, "292230061137", "no fallback to the commercial principal")
 }
+
+// Another prefix's fingerprinted alias, for the registration's own account
+// and region, is recognised; anything else is not.
+func TestOwnerOtherPrefix(t *testing.T) {
+	a := acct("111111111111", "us-east-1")
+	with := func(alias string) Registry { return existing(a, "us-east-1", alias) }
+	fp := credOf(a).Fingerprint()
+	for alias, want := range map[string]string{
+		"ecr-onboard-111111111111-us-east-1-" + fp:    "ecr-onboard",
+		"team.a-111111111111-us-east-1-0123abcd":      "team.a",
+		"mine-111111111111-us-east-1-" + fp:           "", // this owner's
+		"ecr-onboard-111111111111-us-east-1":          "", // no fingerprint: anyone's name
+		"ecr-onboard-222222222222-us-east-1-" + fp:    "", // another account
+		"ecr-onboard-111111111111-eu-west-1-" + fp:    "", // another region
+		"-111111111111-us-east-1-" + fp:               "",
+		"bad prefix-111111111111-us-east-1-" + fp:     "",
+		"ecr-onboard-111111111111-us-east-1-XYZ12345": "",
+		"team-registry": "",
+	} {
+		got, ok := Owner("mine").OtherPrefix(with(alias))
+		assert.Equal(t, want, got, alias)
+		assert.Equal(t, want != "", ok, alias)
+	}
+}

@@ -96,6 +96,10 @@ type RegistriesReport struct {
 type NotOwnedReport struct {
 	Count     int       `json:"count"`
 	Unhealthy []Failure `json:"unhealthy"`
+	// OtherPrefix lists those whose alias is this tool's, fingerprint and
+	// all, under another ALIAS_PREFIX (Owner.OtherPrefix): orphaned by a
+	// change of prefix, so nothing repairs, prunes or disconnects them.
+	OtherPrefix []Failure `json:"other_prefix"`
 }
 
 // RegistryRef names a registry in a report.
@@ -200,7 +204,7 @@ func newReport(p Plan) Report {
 			Desired: p.Desired, Existing: p.Existing, Unchanged: p.Unchanged,
 			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
-			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}},
+			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}, OtherPrefix: []Failure{}},
 			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: []Failure{},
 		},
 	}
@@ -208,6 +212,12 @@ func newReport(p Plan) Report {
 		r.Registries.Unusable = append(r.Registries.Unusable, Failure{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region,
 			Error: fmt.Sprintf("registered as %s (alias %q): ECR serves registries over HTTPS only, so Falcon cannot assess the registry through it", reg.URL, reg.Alias),
 			Hint:  fmt.Sprintf("delete registration %s in the Falcon console: the registry is registered over https beside it", reg.ID)})
+	}
+	for _, o := range p.OtherPrefix {
+		r.Registries.NotOwned.OtherPrefix = append(r.Registries.NotOwned.OtherPrefix, Failure{URL: o.URL, AccountID: o.AccountID, Region: o.Region,
+			Error: fmt.Sprintf("registered by ecr-onboard under ALIAS_PREFIX=%q (alias %q), not under this configuration's: never repaired, pruned or disconnected here", o.Prefix, o.Alias),
+			Hint: fmt.Sprintf("if the prefix was changed, set ALIAS_PREFIX=%s again (a stack: its AliasPrefix parameter) to own it; "+
+				"otherwise delete the registration in the Falcon console and the next run registers the registry under this configuration's prefix", o.Prefix)})
 	}
 	for _, reg := range p.Paused {
 		r.Registries.Paused = append(r.Registries.Paused, pausedNote(reg))

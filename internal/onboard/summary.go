@@ -42,8 +42,29 @@ func (r Report) WriteSummary(w io.Writer) {
 	}
 	if n := g.NotOwned; n.Count > 0 {
 		fmt.Fprintf(w, "\nregistered by someone else, never written here (%d; counted as unchanged)\n", n.Count)
-		for _, f := range n.Unhealthy {
+		for _, f := range append(append([]Failure{}, n.Unhealthy...), n.OtherPrefix...) {
 			fmt.Fprintf(w, "  %s\n    state: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
+		}
+	}
+	for _, s := range []struct {
+		title string
+		notes []Failure
+	}{
+		{"paused in Falcon, left alone", g.Paused},
+		{"in a state this version does not know", g.UnknownState},
+		{"registrations that cover nothing (http://)", g.Unusable},
+	} {
+		if len(s.notes) > 0 {
+			fmt.Fprintf(w, "\n%s (%d)\n", s.title, len(s.notes))
+		}
+		for _, f := range s.notes {
+			fmt.Fprintf(w, "  %s\n    state: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
+		}
+	}
+	if len(g.Kept) > 0 {
+		fmt.Fprintf(w, "\nowned, outside the scope, left in Falcon (%d)\n", len(g.Kept))
+		for _, x := range g.Kept {
+			fmt.Fprintf(w, "  %s  %s\n", x.URL, x.RegistryID)
 		}
 	}
 	failed := append(append([]Failure{}, g.Failed...), g.DeleteFailed...)
