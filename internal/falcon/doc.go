@@ -10,7 +10,9 @@
 // tenant's rate limit (pace.go) and waiting out 429s, retries that are safe
 // (reads and PATCH/DELETE on 5xx; a create is never repeated here — the
 // domain re-checks it), listings that are complete or an error (paging.go,
-// cursor.go), and turning API answers into onboard's errors.
+// cursor.go), CSPM's records of exactly the accounts asked for (to confirm
+// an absence before PRUNE deletes for it), and turning API answers into
+// onboard's errors.
 //
 // Where gofalcon's generated code and the live service disagree, the live
 // service wins, bent at the client's seam (a client option), as
