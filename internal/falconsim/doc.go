@@ -23,7 +23,13 @@
 // robustness: token expiry (Options.TokenTTL, (*Sim).ExpireTokens), a token
 // bucket rate limiter answering 429 with X-RateLimit-RetryAfter
 // (Options.RateLimitPerMinute), injected latency (Options.Latency), scripted
-// faults ((*Sim).InjectFault) and request statistics ((*Sim).Stats).
+// faults ((*Sim).InjectFault) and request statistics ((*Sim).Stats). And for
+// the live service's variants and a tenant's changes while a run reads it:
+// an account deregistered mid-listing ((*Sim).RemoveAccount), a trust policy
+// IAM is still propagating ((*Sim).PropagateTrust), a duplicate create
+// answered 200 with an empty body (Options.DuplicateCreateEmpty200) and a
+// credential PATCH that keeps the registration's state
+// (Options.PatchKeepsState).
 //
 // A *Sim is an http.Handler; use StartTLS in tests or ListenAndServeTLS to
 // run it as a local HTTPS server.
