@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/stretchr/testify/assert"
@@ -277,4 +279,83 @@ func TestCloudFormationReasonIsBounded(t *testing.T) {
 	assert.Equal(t, cfn.StatusFailed, r.Status)
 	assert.LessOrEqual(t, len(r.Reason), trigger.MaxReason)
 	assert.Contains(t, r.Reason, "run_id")
+}
+
+// recordingQueue notes when a continuation was sent, and how long its
+// context gave the call.
+type recordingQueue struct {
+	mu     sync.Mutex
+	sent   []time.Time
+	budget []time.Duration // time left on the call's context (0: no deadline)
+}
+
+func (q *recordingQueue) Send(ctx context.Context, _ string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, time.Now())
+	var left time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	q.budget = append(q.budget, left)
+	return nil
+}
+
+func (q *recordingQueue) InFlight(context.Context) (int, error) { return 0, nil }
+
+// CloudFormation gets its answer before any continuation is queued, and the
+// queue call has a deadline of its own (the run's may have passed).
+func TestCloudFormationAnswerComesBeforeTheContinuation(t *testing.T) {
+	// One create goes through; the others are answered 429 with a retry
+	// time past the write deadline, so they are left for a continuation.
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(5, []string{"us-east-1"})...)
+	sim.InjectFault(falconsim.Fault{Method: "POST", Path: "/container-security/entities/registries/v1", Status: 429,
+		Skip: 1, Times: 4, RetryAfter: time.Hour})
+	e := newEnvWith(t, sim, map[string]string{"MAX_CONCURRENCY": "1"})
+	q := &recordingQueue{}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+	s := newCFNServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	rep, err := e.invoke(ctx, t, s.event(t, "Create", "", nil))
+
+	require.NoError(t, err)
+	answer := s.one(t)
+	assert.Equal(t, cfn.StatusSuccess, answer.Response.Status)
+	require.Len(t, rep.Registries.Created, 1)
+	require.Equal(t, 4, rep.Registries.NotAttempted)
+	require.Len(t, q.sent, 1)
+	assert.True(t, answer.At.Before(q.sent[0]), "answered CloudFormation before queuing")
+	assert.Positive(t, q.budget[0], "the queue call has a deadline, and time")
+	assert.LessOrEqual(t, q.budget[0], 3*time.Second, "a short one of its own, not what is left of the invocation (about a minute)")
+}
+
+// A stack Delete that runs out of time before every owned registration is
+// deleted answers SUCCESS (the stack must be able to go) and says what is
+// left and how to remove it — not "the next scheduled run", which goes with
+// the stack.
+func TestStackDeleteOutOfTimeSaysWhatRemains(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(4, []string{"us-east-1", "eu-west-1"})...)
+	e := newEnvWith(t, sim, nil)
+	_, err := e.invoke(context.Background(), t, []byte(`{}`))
+	require.NoError(t, err)
+	require.Len(t, sim.Registries(), 8)
+	e.h.DisconnectOnDelete = true
+	e.h.Runner.WriteMargin = time.Hour // the deadline is already too close for any delete
+	s := newCFNServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	_, err = e.invoke(ctx, t, s.event(t, "Delete", trigger.PhysicalResourceID(testStackID, testLogicalID), nil))
+
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Contains(t, r.Reason, "8 left in Falcon")
+	assert.Contains(t, r.Reason, "REMOVAL_GUIDE.md")
+	assert.NotContains(t, r.Reason, "next scheduled run")
+	assert.Len(t, sim.Registries(), 8)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
@@ -153,4 +154,47 @@ func TestCompleteRunsAreNotContinued(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.Complete)
 	assert.Empty(t, q.msgs)
+}
+
+// A continuation chain goes on only while its invocations write: registries
+// that already existed are not progress.
+func TestNoProgressEndsTheChain(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	q := &fakeQueue{}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+	e.h.Runner.WriteMargin = time.Hour // no write may start: every write is left for later
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	rep, err := e.invoke(ctx, t, sqsEvent(t, `{"run_id":"r","depth":1}`))
+
+	require.NoError(t, err)
+	require.False(t, rep.Complete)
+	assert.Positive(t, rep.Registries.Unchanged, "prod-payments was onboarded before")
+	assert.Positive(t, rep.Registries.NotAttempted)
+	assert.Empty(t, q.msgs, "no write, no continuation")
+}
+
+// A scheduled run that finds a continuation chain in flight leaves the work
+// to it: no run, no second chain. The chain is seen on the queue (messages
+// waiting, delayed or being processed: awsapi.Queue.InFlight).
+func TestScheduledRunDefersToAChainInFlight(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	q := &fakeQueue{msgs: []string{`{"run_id":"r","depth":3}`}}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+
+	rep, err := e.invoke(context.Background(), t, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+
+	require.NoError(t, err)
+	assert.Zero(t, e.sim.Stats().Requests, "no run beside the chain")
+	assert.Equal(t, onboard.TriggerSchedule, rep.Trigger)
+	assert.Len(t, q.msgs, 1, "no second chain")
+	assert.Contains(t, e.logs.String(), "a continuation chain is in flight")
+
+	// Once the chain is over, the schedule runs again.
+	q.pop()
+	q.done()
+	_, err = e.invoke(context.Background(), t, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
+	require.NoError(t, err)
+	assert.Positive(t, e.sim.Stats().Writes())
 }

@@ -2,6 +2,7 @@ package trigger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -309,4 +310,15 @@ func TestNearDeadlineReturnsPartialReport(t *testing.T) {
 	assert.Empty(t, rep.Registries.Failed, "no write was cut off mid-way")
 	assertReported(t, sim, rep)
 	assert.Equal(t, false, e.metricLines(t)[0]["complete"])
+}
+
+func TestReportOfEveryTriggerBalances(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, map[string]string{"PRUNE": "true"})
+	for _, payload := range []string{`{"dry_run":true}`, `{}`, `{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`} {
+		rep, err := e.invoke(context.Background(), t, []byte(payload))
+		require.NoError(t, err)
+		assert.NoError(t, rep.Balanced(), payload)
+		b, _ := json.Marshal(rep)
+		assert.Contains(t, string(b), `"delete_failed"`)
+	}
 }
