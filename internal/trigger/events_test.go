@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -79,5 +80,24 @@ func TestSampleEvents(t *testing.T) {
 	}
 	for name := range want {
 		assert.True(t, seen[name], "deploy/events/%s is missing", name)
+	}
+}
+
+// A schedule's event parses the same whoever sends it: an EventBridge rule
+// (detail {}) or EventBridge Scheduler (detail "{}", a JSON string).
+func TestParseScheduledEvents(t *testing.T) {
+	for name, tc := range map[string]struct{ payload, source, detail string }{
+		"EventBridge rule":      {scheduled, "aws.events", `{}`},
+		"EventBridge Scheduler": {scheduledByScheduler, "aws.scheduler", `"{}"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ev, err := trigger.Parse([]byte(tc.payload))
+			require.NoError(t, err)
+			cw, ok := ev.(events.CloudWatchEvent)
+			require.True(t, ok, "%T", ev)
+			assert.Equal(t, tc.source, cw.Source)
+			assert.Equal(t, "Scheduled Event", cw.DetailType)
+			assert.JSONEq(t, tc.detail, string(cw.Detail))
+		})
 	}
 }

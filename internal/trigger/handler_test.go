@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +17,17 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
 )
 
-const scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
+// The two scheduled events a schedule delivers: an EventBridge rule's, whose
+// detail is an empty object, and EventBridge Scheduler's, whose detail is a
+// JSON string, "{}" (AWS Lambda Developer Guide, "Invoke a Lambda function on
+// a schedule").
+const (
+	scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
 "time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`
+	scheduledByScheduler = `{"version":"0","id":"8f0ac0ae-5e0b-4f4c-9d0c-1a2b3c4d5e6f","detail-type":"Scheduled Event","source":"aws.scheduler",
+"account":"123456789012","time":"2026-01-01T06:00:00Z","region":"us-east-1",
+"resources":["arn:aws:scheduler:us-east-1:123456789012:schedule/default/ecr-onboard"],"detail":"{}"}`
+)
 
 // Demo fixtures: 4 healthy accounts (10 registries, 3 already there), one
 // with a broken trust policy (2 failures), three refused accounts.
@@ -31,10 +39,9 @@ const (
 )
 
 func TestScheduledEventReconciles(t *testing.T) {
-	for _, source := range []string{"aws.events", "aws.scheduler"} {
+	for source, ev := range map[string]string{"aws.events": scheduled, "aws.scheduler": scheduledByScheduler} {
 		t.Run(source, func(t *testing.T) {
 			e := newEnv(t, falconsim.Options{}, nil)
-			ev := strings.Replace(scheduled, "aws.events", source, 1)
 			rep, err := e.invoke(context.Background(), t, []byte(ev))
 			require.NoError(t, err)
 
