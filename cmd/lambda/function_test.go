@@ -129,6 +129,8 @@ func deploy(tb testing.TB, sim *falconsim.Sim, extraEnv ...string) *deployment {
 		"FALCON_CLIENT_SECRET="+demo.ClientSecret,
 		"SSL_CERT_FILE="+certFile,
 		"CONTINUATION_QUEUE_URL="+queueURL,
+		"STACK_ID="+stackID, // what template.yaml sets
+		"STACK_CUSTOM_RESOURCE="+logicalID,
 	)
 	return &deployment{sim: sim, moto: moto, cfn: newCFNReceiver(tb), env: append(env, extraEnv...)}
 }

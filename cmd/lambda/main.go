@@ -41,6 +41,9 @@ func newHandler() *trigger.Handler {
 	logger := app.NewLogger(os.Stdout, slog.LevelInfo)
 	h := &trigger.Handler{Logger: logger, Metrics: os.Stdout, FunctionName: lambdacontext.FunctionName}
 	cfg, err := config.Load(os.Getenv)
+	// Known even when another variable is invalid, so that the stack's own
+	// requests are still answered (a Delete must be able to succeed).
+	h.Resource = trigger.CustomResource{StackID: cfg.StackID, LogicalID: cfg.CustomResource}
 	if err != nil {
 		logger.Error("cold start failed: invalid configuration; every invocation will fail with this error", "error", err)
 		h.InitErr = err

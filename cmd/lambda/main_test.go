@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +187,51 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			assert.NotContains(t, p.Body, s, "a secret in a CloudFormation response")
 		}
 	}
+}
+
+// Only this stack's own custom resource is obeyed. With
+// DISCONNECT_ON_DELETE=true, the sample Delete (deploy/events/cfn-delete.json,
+// a sample stack's request) pasted into the deployed function is refused:
+// errorType ForeignCustomResource, no Falcon API call, nothing PUT (its
+// ResponseURL is pointed at the receiver here, so a PUT would be seen). A
+// Delete of the stack's own resource under another physical ID is answered
+// and disconnects nothing; only its own physical ID disconnects.
+func TestBootstrapObeysOnlyItsOwnCustomResourceUnderEmulator(t *testing.T) {
+	d := deploy(t, nil, "DISCONNECT_ON_DELETE=true", "EXCLUDE_ACCOUNT_IDS=555555555555")
+	fn := d.start(t, time.Minute)
+	r := fn.Invoke(t, "schedule", []byte(scheduled))
+	require.False(t, r.Failed(), r.ErrorMessage)
+	require.Len(t, d.sim.Registries(), demoCreated+demoUnchanged)
+	requests := d.sim.Stats().Requests
+
+	raw, err := os.ReadFile("../../deploy/events/cfn-delete.json")
+	require.NoError(t, err)
+	var sample map[string]any
+	require.NoError(t, json.Unmarshal(raw, &sample))
+	sample["ResponseURL"] = d.cfn.URL + "/cfn-response?X-Amz-Signature=pasted"
+	pasted, err := json.Marshal(sample)
+	require.NoError(t, err)
+	r = fn.Invoke(t, "pasted-sample-delete", pasted)
+	assert.Equal(t, "ForeignCustomResource", r.ErrorType, r.ErrorMessage)
+	assert.Contains(t, r.ErrorMessage, "this function answers only its own stack's custom resource (InitialReconcile of "+stackID+")")
+	assert.Empty(t, d.cfn.received(), "nothing PUT")
+	assert.Equal(t, requests, d.sim.Stats().Requests, "no Falcon API call")
+	assert.Len(t, d.sim.Registries(), demoCreated+demoUnchanged, "nothing disconnected")
+
+	r = fn.Invoke(t, "delete-other-id", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-1", "InitialReconcile-1A2B3C4D5E6F")))
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	put := onlyNewPut(t, d.cfn, 0)
+	assert.Equal(t, cfn.StatusSuccess, put.Status)
+	assert.Contains(t, put.Reason, "nothing disconnected")
+	assert.Len(t, d.sim.Registries(), demoCreated+demoUnchanged)
+
+	r = fn.Invoke(t, "delete-own-id", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-2", trigger.PhysicalResourceID(stackID, logicalID))))
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	put = onlyNewPut(t, d.cfn, 1)
+	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Equal(t, strconv.Itoa(demoCreated+demoUnchanged), put.Data["Deleted"])
+	assert.Empty(t, d.sim.Registries(), "the stack's own Delete disconnects")
+	checkOutput(t, fn.Stop())
 }
 
 // A cold start with an invalid configuration does not crash-loop: every

@@ -67,12 +67,15 @@ func TestCloudFormationPhysicalIDIsStable(t *testing.T) {
 	assert.Equal(t, first, up.PhysicalResourceID, "an Update keeps the ID (a new one would mean replacement)")
 	assert.Equal(t, "0", up.Data["Created"])
 
-	// An Update keeps whatever ID the resource has.
+	// An Update of the resource under another ID (never sent by this
+	// function) answers the resource's own ID: CloudFormation then deletes
+	// the other one, which disconnects nothing (below).
 	_, err = e.invoke(context.Background(), t, s.event(t, "Update", "some-older-id", nil))
 	require.NoError(t, err)
-	assert.Equal(t, "some-older-id", s.one(t).Response.PhysicalResourceID)
+	assert.Equal(t, first, s.one(t).Response.PhysicalResourceID)
 
 	assert.Equal(t, stableID, trigger.PhysicalResourceID(testStackID, testLogicalID))
+	assert.Equal(t, stableID, ownResource.PhysicalID())
 	assert.NotEqual(t, stableID, trigger.PhysicalResourceID(testStackID, "Other"))
 	assert.True(t, strings.HasPrefix(stableID, "ecr-onboard-"))
 }
@@ -158,7 +161,7 @@ func TestCloudFormationBadCredentialsFail(t *testing.T) {
 
 func TestCloudFormationColdStartFailure(t *testing.T) {
 	cfgErr := &config.Error{Var: "FALCON_SECRET_ARN", Problem: "not a Secrets Manager secret ARN"}
-	h := &trigger.Handler{InitErr: cfgErr, Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{InitErr: cfgErr, Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 
 	for _, rt := range []string{"Create", "Update"} {
@@ -187,7 +190,7 @@ func TestCloudFormationColdStartFailure(t *testing.T) {
 }
 
 func TestCloudFormationPanicStillAnswers(t *testing.T) {
-	h := &trigger.Handler{Runner: &onboard.Runner{Falcon: panicFalcon{}}, Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{Runner: &onboard.Runner{Falcon: panicFalcon{}}, Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
 	require.NoError(t, err)
@@ -271,7 +274,7 @@ func TestCloudFormationUnknownRequestTypeFails(t *testing.T) {
 }
 
 func TestCloudFormationReasonIsBounded(t *testing.T) {
-	h := &trigger.Handler{InitErr: errors.New(strings.Repeat("é long error ", 500)), Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{InitErr: errors.New(strings.Repeat("é long error ", 500)), Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
 	require.NoError(t, err)
@@ -358,4 +361,93 @@ func TestStackDeleteOutOfTimeSaysWhatRemains(t *testing.T) {
 	assert.Contains(t, r.Reason, "REMOVAL_GUIDE.md")
 	assert.NotContains(t, r.Reason, "next scheduled run")
 	assert.Len(t, sim.Registries(), 8)
+}
+
+// A CloudFormation-shaped request that is not for this function's own stack
+// and custom resource is refused before anything happens: no Falcon API
+// call, no response PUT to the URL it names (errorType
+// ForeignCustomResource). With DISCONNECT_ON_DELETE a pasted Delete of
+// another stack once removed every owned registration.
+func TestCloudFormationRequestsForAnotherResourceAreRefused(t *testing.T) {
+	const otherStack = "arn:aws:cloudformation:us-east-1:123456789012:stack/someone-else/0a1b2c3d-0000-11f0-9c2e-0a1b2c3d4e5f"
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	owned := len(e.sim.Registries())
+	require.Equal(t, demoCreated+demoUnchanged, owned)
+	s := newCFNServer(t)
+
+	for name, tc := range map[string]struct {
+		payload []byte
+		want    string
+	}{
+		"Delete of another stack's resource": {s.eventOf(t, otherStack, testLogicalID, "Delete", trigger.PhysicalResourceID(otherStack, testLogicalID), nil),
+			`CloudFormation request of stack "` + otherStack + `" refused: this function answers only its own stack's custom resource (InitialReconcile of ` + testStackID + `)`},
+		"Create of another stack's resource": {s.eventOf(t, otherStack, testLogicalID, "Create", "", nil), "answers only its own stack's custom resource"},
+		"Delete of another resource of this stack": {s.eventOf(t, testStackID, "SomethingElse", "Delete", trigger.PhysicalResourceID(testStackID, "SomethingElse"), nil),
+			`CloudFormation request of resource "SomethingElse" refused: this function answers only InitialReconcile of ` + testStackID},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.sim.ResetStats()
+			_, err := e.invoke(context.Background(), t, tc.payload)
+			require.Error(t, err)
+			assert.Equal(t, "ForeignCustomResource", errorType(err))
+			assert.ErrorIs(t, err, trigger.ErrForeignCustomResource)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Zero(t, e.sim.Stats().Requests, "no Falcon API call")
+			s.none(t)
+			assert.Len(t, e.sim.Registries(), owned, "nothing disconnected")
+		})
+	}
+	refusals := 0
+	for _, l := range e.logLines(t) {
+		if l["msg"] == "invocation refused" && l["error_type"] == "ForeignCustomResource" {
+			refusals++
+		}
+	}
+	assert.Equal(t, 3, refusals, "each refusal is logged")
+}
+
+// A function deployed without STACK_ID (and STACK_CUSTOM_RESOURCE) cannot
+// tell its own stack's requests from anyone's: it refuses them all, saying so.
+func TestCloudFormationRequestsRefusedWithoutTheStack(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	e.h.Resource = trigger.CustomResource{}
+	s := newCFNServer(t)
+	for _, rt := range []string{"Create", "Delete"} {
+		_, err := e.invoke(context.Background(), t, s.event(t, rt, stableID, nil))
+		require.Error(t, err, rt)
+		assert.Equal(t, "ForeignCustomResource", errorType(err))
+		assert.Contains(t, err.Error(), "this function was deployed without STACK_ID and STACK_CUSTOM_RESOURCE")
+		assert.Contains(t, err.Error(), "template.yaml")
+	}
+	s.none(t)
+	assert.Zero(t, e.sim.Stats().Requests)
+}
+
+// Only the physical ID this stack's resource was given disconnects. A
+// Delete of its own resource under another ID — CloudFormation's own ID for
+// a resource whose Create never answered, or anything else — is answered
+// SUCCESS (the stack must be able to go) and disconnects nothing.
+func TestCloudFormationDeleteDisconnectsOnlyTheResourcesOwnID(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	owned := len(e.sim.Registries())
+	e.sim.ResetStats()
+	s := newCFNServer(t)
+
+	_, err = e.invoke(context.Background(), t, s.event(t, "Delete", "InitialReconcile-AB12CD34EF56", nil))
+
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Equal(t, "InitialReconcile-AB12CD34EF56", r.PhysicalResourceID, "a Delete answers the ID it was sent")
+	assert.Contains(t, r.Reason, "nothing disconnected")
+	assert.Contains(t, r.Reason, stableID)
+	assert.Zero(t, e.sim.Stats().Requests)
+	assert.Len(t, e.sim.Registries(), owned)
 }
