@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
@@ -55,6 +56,7 @@ func newHandler() *trigger.Handler {
 	if cfg.ContinuationQueueURL != "" {
 		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
 		h.QueueARN, _ = awsapi.QueueARN(cfg.ContinuationQueueURL) // validated by config.Load
+		h.Links = awsapi.Links{DynamoDB: dynamodb.NewFromConfig(awsCfg), Table: cfg.ContinuationTable}
 	}
 	h.Connect = func(ctx context.Context) (*onboard.Runner, error) {
 		return app.NewRunner(ctx, cfg, app.Deps{Logger: h.Logger, LookupIdentity: true, AWS: &awsCfg})

@@ -105,6 +105,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"STACK_ID", "ecr-onboard"},
 		{"STACK_ID", "arn:aws:lambda:us-east-1:123456789012:function:ecr-onboard"},
 		{"STACK_CUSTOM_RESOURCE", "Initial-Reconcile"},
+		{"CONTINUATION_TABLE", "a table"},
 	} {
 		t.Run(fmt.Sprintf("%s=%s", tc.name, tc.value), func(t *testing.T) {
 			_, err := load(map[string]string{tc.name: tc.value})
@@ -123,6 +124,16 @@ func TestStackAndCustomResourceGoTogether(t *testing.T) {
 	assert.ErrorContains(t, err, "STACK_CUSTOM_RESOURCE: set it with STACK_ID")
 	_, err = load(map[string]string{"STACK_CUSTOM_RESOURCE": "InitialReconcile"})
 	assert.ErrorContains(t, err, "STACK_ID: set it with STACK_CUSTOM_RESOURCE")
+}
+
+// A continuation queue comes with the table its links are claimed in.
+func TestContinuationQueueNeedsItsTable(t *testing.T) {
+	queue := "https://sqs.us-east-1.amazonaws.com/123456789012/ecr-onboard-ContinuationQueue-AbC"
+	_, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue})
+	assert.ErrorContains(t, err, "CONTINUATION_TABLE: set it with CONTINUATION_QUEUE_URL")
+	c, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue, "CONTINUATION_TABLE": "ecr-onboard-ContinuationLinks-1A2B3C"})
+	require.NoError(t, err)
+	assert.Equal(t, "ecr-onboard-ContinuationLinks-1A2B3C", c.ContinuationTable)
 }
 
 func TestClientIDAndSecretGoTogether(t *testing.T) {

@@ -4,6 +4,7 @@
 // before any API call, obeys CloudFormation requests of its own stack's
 // custom resource only (CustomResource), runs the onboard.Runner within the
 // invocation's deadline, answers CloudFormation whatever happens, continues
-// runs that ran out of time through the continuation queue, and emits the
-// run's CloudWatch Embedded Metric Format line.
+// runs that ran out of time through the continuation queue (each link once,
+// however often SQS delivers it: Links), and emits the run's CloudWatch
+// Embedded Metric Format line.
 package trigger

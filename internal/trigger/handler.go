@@ -58,6 +58,10 @@ type Handler struct {
 	Queue            Queue
 	QueueARN         string
 	MaxContinuations int // DefaultMaxContinuations when zero
+	// Links is where each continuation link is claimed, so that a link
+	// delivered twice runs and continues once; without it no continuation
+	// is run.
+	Links Links
 
 	mu sync.Mutex // guards Runner and InitErr when Connect retries
 }
@@ -142,22 +146,16 @@ func (h *Handler) newInvocation(ctx context.Context) invocation {
 	return invocation{runID: id, log: base.With("run_id", id), base: base}
 }
 
-// reconcile runs a schedule or manual request.
-func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (onboard.Report, error) {
-	return h.reconcileAt(ctx, inv, req, 0)
-}
-
-// reconcileAt runs req as the depth-th continuation of its chain, and
-// continues it later if it ran out of time. A panic becomes an
-// InternalError in Handle.
-func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.Request, depth int) (rep onboard.Report, err error) {
+// reconcile runs a schedule or manual request, and starts a continuation
+// chain if it ran out of time. A panic becomes an InternalError in Handle.
+func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (rep onboard.Report, err error) {
 	rn, err := h.runner(ctx, inv)
 	if err != nil {
 		return onboard.Report{}, err
 	}
 	rep, req, err = h.run(ctx, inv, rn, req)
 	if err == nil {
-		h.continueLater(ctx, inv, req, rep, depth)
+		h.continueLater(ctx, inv, req, rep, 0)
 	}
 	return rep, err
 }

@@ -63,6 +63,7 @@ func newEnvWith(t *testing.T, sim *falconsim.Sim, extraEnv map[string]string) *e
 	e.h = &trigger.Handler{
 		Runner:       rn,
 		Resource:     ownResource,
+		Links:        newMemLinks(),
 		Logger:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:      e.metrics,
 		FunctionName: testFunction,
