@@ -33,25 +33,29 @@ func TestDefaults(t *testing.T) {
 
 func TestFullConfiguration(t *testing.T) {
 	c, err := load(map[string]string{
-		"FALCON_SECRET_ARN":    "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf",
-		"FALCON_CLOUD":         "EU-1",
-		"FALCON_BASE_URL":      "https://127.0.0.1:8443/",
-		"FALCON_MEMBER_CID":    "0123456789abcdef0123456789ABCDEF-1a",
-		"REGIONS":              " us-east-1, EU-WEST-1 ",
-		"ACCOUNT_IDS":          "111111111111,222222222222",
-		"EXCLUDE_ACCOUNT_IDS":  "222222222222",
-		"DRY_RUN":              "true",
-		"ALIAS_PREFIX":         "sec_ecr",
-		"MAX_CONCURRENCY":      "16",
-		"DISCONNECT_ON_DELETE": "1",
-		"VERIFY_TRUST":         "TRUE",
-		"TRUST_READER_ROLE":    " Org.Reader+1 ",
-		"PRUNE":                "false",
-		"REGION_SOURCE":        " ECR-Inventory ",
-		"SNS_TOPIC_ARN":        "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
-		"LOG_LEVEL":            "debug",
+		"FALCON_SECRET_ARN":     "arn:aws:secretsmanager:us-east-1:123456789012:secret:falcon-AbCdEf",
+		"FALCON_CLOUD":          "EU-1",
+		"FALCON_BASE_URL":       "https://127.0.0.1:8443/",
+		"FALCON_MEMBER_CID":     "0123456789abcdef0123456789ABCDEF-1a",
+		"REGIONS":               " us-east-1, EU-WEST-1 ",
+		"ACCOUNT_IDS":           "111111111111,222222222222",
+		"EXCLUDE_ACCOUNT_IDS":   "222222222222",
+		"DRY_RUN":               "true",
+		"ALIAS_PREFIX":          "sec_ecr",
+		"MAX_CONCURRENCY":       "16",
+		"DISCONNECT_ON_DELETE":  "1",
+		"VERIFY_TRUST":          "TRUE",
+		"TRUST_READER_ROLE":     " Org.Reader+1 ",
+		"PRUNE":                 "false",
+		"REGION_SOURCE":         " ECR-Inventory ",
+		"SNS_TOPIC_ARN":         "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
+		"LOG_LEVEL":             "debug",
+		"STACK_ID":              "arn:aws:cloudformation:us-east-1:123456789012:stack/ecr-onboard/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f",
+		"STACK_CUSTOM_RESOURCE": "InitialReconcile",
 	})
 	require.NoError(t, err)
+	assert.Equal(t, "arn:aws:cloudformation:us-east-1:123456789012:stack/ecr-onboard/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f", c.StackID)
+	assert.Equal(t, "InitialReconcile", c.CustomResource)
 	assert.Equal(t, "eu-1", c.Cloud)
 	assert.Equal(t, "https://127.0.0.1:8443", c.BaseURL)
 	assert.Equal(t, []string{"111111111111", "222222222222"}, c.AccountIDs)
@@ -98,6 +102,10 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"SNS_TOPIC_ARN", "topic"},
 		{"LOG_LEVEL", "verbose"},
 		{"LOG_LEVEL", "info+2"},
+		{"STACK_ID", "ecr-onboard"},
+		{"STACK_ID", "arn:aws:lambda:us-east-1:123456789012:function:ecr-onboard"},
+		{"STACK_CUSTOM_RESOURCE", "Initial-Reconcile"},
+		{"CONTINUATION_TABLE", "a table"},
 	} {
 		t.Run(fmt.Sprintf("%s=%s", tc.name, tc.value), func(t *testing.T) {
 			_, err := load(map[string]string{tc.name: tc.value})
@@ -107,6 +115,25 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.name)
 		})
 	}
+}
+
+// The stack's identity comes as a pair: a stack without its custom
+// resource (or the other way round) identifies nothing.
+func TestStackAndCustomResourceGoTogether(t *testing.T) {
+	_, err := load(map[string]string{"STACK_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1"})
+	assert.ErrorContains(t, err, "STACK_CUSTOM_RESOURCE: set it with STACK_ID")
+	_, err = load(map[string]string{"STACK_CUSTOM_RESOURCE": "InitialReconcile"})
+	assert.ErrorContains(t, err, "STACK_ID: set it with STACK_CUSTOM_RESOURCE")
+}
+
+// A continuation queue comes with the table its links are claimed in.
+func TestContinuationQueueNeedsItsTable(t *testing.T) {
+	queue := "https://sqs.us-east-1.amazonaws.com/123456789012/ecr-onboard-ContinuationQueue-AbC"
+	_, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue})
+	assert.ErrorContains(t, err, "CONTINUATION_TABLE: set it with CONTINUATION_QUEUE_URL")
+	c, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue, "CONTINUATION_TABLE": "ecr-onboard-ContinuationLinks-1A2B3C"})
+	require.NoError(t, err)
+	assert.Equal(t, "ecr-onboard-ContinuationLinks-1A2B3C", c.ContinuationTable)
 }
 
 func TestClientIDAndSecretGoTogether(t *testing.T) {
