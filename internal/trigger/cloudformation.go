@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -210,11 +211,11 @@ func (h *Handler) answer(ctx context.Context, log *slog.Logger, resp *cfn.Respon
 	}
 }
 
-// data is the response's Data: the report's counts as strings
-// (Fn::GetAtt InitialReconcile.Created …).
+// data is the response's Data: the report's counts and, for a run that
+// judged it, its coverage, as strings (Fn::GetAtt InitialReconcile.Created …).
 func data(rep onboard.Report) map[string]any {
 	g := rep.Registries
-	return map[string]any{
+	d := map[string]any{
 		"RunId":        rep.RunID,
 		"Complete":     strconv.FormatBool(rep.Complete),
 		"DryRun":       strconv.FormatBool(rep.DryRun),
@@ -226,6 +227,12 @@ func data(rep onboard.Report) map[string]any {
 		"NotAttempted": strconv.Itoa(g.NotAttempted + g.DeleteNotAttempted),
 		"Skipped":      strconv.Itoa(len(rep.Accounts.Skipped)),
 	}
+	if c := rep.Coverage; c != nil {
+		d["CoveragePercent"] = strconv.FormatFloat(c.Percent, 'f', 1, 64)
+		d["CoverageClean"] = strconv.FormatBool(c.Clean)
+		d["RegistriesMissing"] = strconv.Itoa(c.Desired - c.Present)
+	}
+	return d
 }
 
 // summary is a one-line outcome for the stack's events.
@@ -241,6 +248,11 @@ func summary(rep onboard.Report) string {
 	}
 	if !rep.Complete {
 		s += fmt.Sprintf("; stopped before the deadline with %d writes left for a continuation or the next scheduled run", g.NotAttempted)
+	}
+	// A stack whose accounts were all skipped still deploys (a person fixes
+	// them, and the schedule covers them then), but its event says so.
+	if c := rep.Coverage; c != nil && !c.Clean {
+		s += fmt.Sprintf("; coverage %.1f%%, NOT clean: %s", c.Percent, strings.Join(c.Attention, "; "))
 	}
 	return truncate(s, MaxReason)
 }

@@ -44,8 +44,11 @@ func TestCloudFormationCreateReconcilesAndAnswers(t *testing.T) {
 		"Created": strconv.Itoa(demoCreated), "Updated": "0", "Deleted": "0",
 		"Failed": strconv.Itoa(demoFailed), "Unchanged": strconv.Itoa(demoUnchanged),
 		"NotAttempted": "0", "Skipped": strconv.Itoa(demoSkipped),
+		"CoveragePercent": strconv.FormatFloat(rep.Coverage.Percent, 'f', 1, 64), "CoverageClean": "false",
+		"RegistriesMissing": strconv.Itoa(rep.Coverage.Desired - rep.Coverage.Present),
 	}, r.Data)
 	assert.Contains(t, r.Reason, strconv.Itoa(demoCreated)+" created")
+	assert.Contains(t, r.Reason, "NOT clean: ", "the stack's event says coverage is not clean")
 	assert.Contains(t, r.Reason, "trust policy")
 	assert.Len(t, e.metricLines(t), 1)
 	for _, reg := range e.sim.Registries() {
