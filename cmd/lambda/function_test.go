@@ -24,6 +24,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/require"
@@ -43,12 +45,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// The function's name, and its continuation queue (hosted by moto).
+// The function's name, its continuation queue and the table its links are
+// claimed in (hosted by moto).
 const (
 	functionName = "ecr-onboard-e2e"
 	queueName    = "ecr-onboard-e2e-continuation"
 	queueURL     = "https://sqs." + mototest.Region + ".amazonaws.com/" + mototest.AccountID + "/" + queueName
 	queueARN     = "arn:aws:sqs:" + mototest.Region + ":" + mototest.AccountID + ":" + queueName
+	linksTable   = "ecr-onboard-e2e-continuation-links"
 )
 
 var bootstrapBuild struct {
@@ -106,6 +110,13 @@ func deploy(tb testing.TB, sim *falconsim.Sim, extraEnv ...string) *deployment {
 	moto := mototest.Start(tb)
 	_, err := sqs.NewFromConfig(moto.Config()).CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(queueName)})
 	require.NoError(tb, err)
+	_, err = dynamodb.NewFromConfig(moto.Config()).CreateTable(context.Background(), &dynamodb.CreateTableInput{ // as template.yaml's ContinuationLinks
+		TableName:            aws.String(linksTable),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("link"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("link"), KeyType: types.KeyTypeHash}},
+	})
+	require.NoError(tb, err)
 	// moto loads each service on its first request: STS's load is moto's,
 	// not part of the function's cold start.
 	_, err = sts.NewFromConfig(moto.Config()).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
@@ -130,6 +141,9 @@ func deploy(tb testing.TB, sim *falconsim.Sim, extraEnv ...string) *deployment {
 		"TRUST_PROPAGATION_WAIT=0", // the demo's broken-trust account is not waited for
 		"SSL_CERT_FILE="+certFile,
 		"CONTINUATION_QUEUE_URL="+queueURL,
+		"CONTINUATION_TABLE="+linksTable,
+		"STACK_ID="+stackID, // what template.yaml sets
+		"STACK_CUSTOM_RESOURCE="+logicalID,
 	)
 	return &deployment{sim: sim, moto: moto, cfn: newCFNReceiver(tb), env: append(env, extraEnv...)}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
@@ -41,6 +42,9 @@ func newHandler() *trigger.Handler {
 	logger := app.NewLogger(os.Stdout, slog.LevelInfo)
 	h := &trigger.Handler{Logger: logger, Metrics: os.Stdout, FunctionName: lambdacontext.FunctionName}
 	cfg, err := config.Load(os.Getenv)
+	// Known even when another variable is invalid, so that the stack's own
+	// requests are still answered (a Delete must be able to succeed).
+	h.Resource = trigger.CustomResource{StackID: cfg.StackID, LogicalID: cfg.CustomResource}
 	if err != nil {
 		logger.Error("cold start failed: invalid configuration; every invocation will fail with this error", "error", err)
 		h.InitErr = err
@@ -52,6 +56,7 @@ func newHandler() *trigger.Handler {
 	if cfg.ContinuationQueueURL != "" {
 		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
 		h.QueueARN, _ = awsapi.QueueARN(cfg.ContinuationQueueURL) // validated by config.Load
+		h.Links = awsapi.Links{DynamoDB: dynamodb.NewFromConfig(awsCfg), Table: cfg.ContinuationTable}
 	}
 	h.Connect = func(ctx context.Context) (*onboard.Runner, error) {
 		return app.NewRunner(ctx, cfg, app.Deps{Logger: h.Logger, LookupIdentity: true, AWS: &awsCfg})

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -185,6 +189,108 @@ func TestBootstrapUnderEmulator(t *testing.T) {
 			assert.NotContains(t, p.Body, s, "a secret in a CloudFormation response")
 		}
 	}
+}
+
+// Only this stack's own custom resource is obeyed. With
+// DISCONNECT_ON_DELETE=true, the sample Delete (deploy/events/cfn-delete.json,
+// a sample stack's request) pasted into the deployed function is refused:
+// errorType ForeignCustomResource, no Falcon API call, nothing PUT (its
+// ResponseURL is pointed at the receiver here, so a PUT would be seen). A
+// Delete of the stack's own resource under another physical ID is answered
+// and disconnects nothing; only its own physical ID disconnects.
+func TestBootstrapObeysOnlyItsOwnCustomResourceUnderEmulator(t *testing.T) {
+	d := deploy(t, nil, "DISCONNECT_ON_DELETE=true", "EXCLUDE_ACCOUNT_IDS=555555555555")
+	fn := d.start(t, time.Minute)
+	r := fn.Invoke(t, "schedule", []byte(scheduled))
+	require.False(t, r.Failed(), r.ErrorMessage)
+	require.Len(t, d.sim.Registries(), demoCreated+demoUnchanged)
+	requests := d.sim.Stats().Requests
+
+	raw, err := os.ReadFile("../../deploy/events/cfn-delete.json")
+	require.NoError(t, err)
+	var sample map[string]any
+	require.NoError(t, json.Unmarshal(raw, &sample))
+	sample["ResponseURL"] = d.cfn.URL + "/cfn-response?X-Amz-Signature=pasted"
+	pasted, err := json.Marshal(sample)
+	require.NoError(t, err)
+	r = fn.Invoke(t, "pasted-sample-delete", pasted)
+	assert.Equal(t, "ForeignCustomResource", r.ErrorType, r.ErrorMessage)
+	assert.Contains(t, r.ErrorMessage, "this function answers only its own stack's custom resource (InitialReconcile of "+stackID+")")
+	assert.Empty(t, d.cfn.received(), "nothing PUT")
+	assert.Equal(t, requests, d.sim.Stats().Requests, "no Falcon API call")
+	assert.Len(t, d.sim.Registries(), demoCreated+demoUnchanged, "nothing disconnected")
+
+	r = fn.Invoke(t, "delete-other-id", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-1", "InitialReconcile-1A2B3C4D5E6F")))
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	put := onlyNewPut(t, d.cfn, 0)
+	assert.Equal(t, cfn.StatusSuccess, put.Status)
+	assert.Contains(t, put.Reason, "nothing disconnected")
+	assert.Len(t, d.sim.Registries(), demoCreated+demoUnchanged)
+
+	r = fn.Invoke(t, "delete-own-id", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-2", trigger.PhysicalResourceID(stackID, logicalID))))
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	put = onlyNewPut(t, d.cfn, 1)
+	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Equal(t, strconv.Itoa(demoCreated+demoUnchanged), put.Data["Deleted"])
+	assert.Empty(t, d.sim.Registries(), "the stack's own Delete disconnects")
+	checkOutput(t, fn.Stop())
+}
+
+// A continuation link SQS delivers more than once — the same message again
+// (visible again, or a duplicate), and twice in one batch — runs and
+// continues once: the real bootstrap claims the link in moto's DynamoDB and
+// sends its one successor to moto's SQS. Every invocation could write one
+// registration and leave the rest (answered 429 an hour away, past its
+// deadline) for a continuation.
+func TestBootstrapContinuationDeliveredTwiceUnderEmulator(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(10, []string{"us-east-1"})...)
+	d := deploy(t, sim, "MAX_CONCURRENCY=1")
+	fn := d.start(t, time.Minute)
+	invoke := func(id string, payload []byte) rietest.Result {
+		sim.ClearFaults()
+		sim.InjectFault(falconsim.Fault{Method: "POST", Path: "/container-security/entities/registries/v1", Status: 429,
+			Skip: 1, Times: 1000, RetryAfter: time.Hour})
+		return fn.Invoke(t, id, payload)
+	}
+	link := sqsEvent(t, queueARN, `{"run_id":"e2e-chain","depth":1}`)
+
+	r := invoke("link-1", []byte(link))
+	require.False(t, r.Failed(), "%s: %s", r.ErrorType, r.ErrorMessage)
+	var rep onboard.Report
+	require.NoError(t, json.Unmarshal(r.Body, &rep))
+	assert.Equal(t, "e2e-chain", rep.Continues)
+	assert.Len(t, rep.Registries.Created, 1)
+	assert.False(t, rep.Complete)
+	requests := sim.Stats().Requests
+
+	r = invoke("link-1-again", []byte(link))
+	assert.False(t, r.Failed(), "a duplicate is answered (SQS deletes it): %s", r.ErrorMessage)
+	var batch events.SQSEvent
+	require.NoError(t, json.Unmarshal([]byte(link), &batch))
+	batch.Records = append(batch.Records, batch.Records[0])
+	twice, err := json.Marshal(batch)
+	require.NoError(t, err)
+	r = invoke("link-1-in-a-batch-twice", twice)
+	assert.False(t, r.Failed(), r.ErrorMessage)
+	assert.Equal(t, requests, sim.Stats().Requests, "the duplicates call no Falcon API")
+	assert.Equal(t, 1, sim.Stats().CreatesSucceeded)
+
+	client := sqs.NewFromConfig(d.moto.Config())
+	var bodies []string
+	for {
+		out, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10})
+		require.NoError(t, err)
+		if len(out.Messages) == 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			bodies = append(bodies, aws.ToString(m.Body))
+		}
+	}
+	require.Len(t, bodies, 1, "one successor: the chain did not fork")
+	assert.JSONEq(t, `{"run_id":"e2e-chain","depth":2}`, bodies[0])
+	checkOutput(t, fn.Stop())
 }
 
 // A cold start with an invalid configuration does not crash-loop: every

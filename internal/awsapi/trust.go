@@ -2,12 +2,15 @@ package awsapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
@@ -21,8 +24,20 @@ import (
 // reads the policy, and judges it with trustpolicy.Verify against CSPM's
 // external ID for the account. Two calls per account checked:
 // sts:AssumeRole and iam:GetRole. No external ID is sent or logged.
+//
+// The reader is assumed through STS in the partition's IAM region
+// (iamrole.Region: us-east-1, us-gov-west-1, cn-north-1), whatever region
+// the function runs in. STS issues credentials for a role only in a region
+// active in the role's account, and in an opt-in region (af-south-1,
+// ap-east-1, …) only for accounts that enabled it (IAM User Guide, "Manage
+// AWS STS in an AWS Region"): from a function in an opt-in region, every
+// member account that did not opt in would be refused. us-east-1's STS is
+// active in every account and cannot be deactivated (IAM User Guide, "AWS
+// STS Regions and endpoints"); its credentials are valid in every region,
+// and the IAM call they make goes to that same region.
 type TrustReader struct {
-	// STS is the function's own STS client.
+	// STS is the function's own STS client (its region is overridden for
+	// the reader's AssumeRole).
 	STS STS
 	// AWS is the base configuration of the member-account IAM clients
 	// (endpoint, retries, HTTP client); the reader role's credentials
@@ -59,17 +74,17 @@ func (r TrustReader) VerifyTrust(ctx context.Context, a onboard.Account) *onboar
 	}
 
 	reader := fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, a.ID, r.RoleName)
+	region := iamrole.Region(partition)
 	out, err := r.STS.AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn:         aws.String(reader),
 		RoleSessionName: aws.String(ReaderSession),
 		DurationSeconds: aws.Int32(900),
-	})
+	}, func(o *sts.Options) { o.Region = region })
 	if err == nil && (out.Credentials == nil || out.Credentials.AccessKeyId == nil) {
 		err = fmt.Errorf("the answer has no credentials")
 	}
 	if err != nil {
-		return refuse("cannot assume %s: %s — deploy the member stack (deploy/member/template.yaml) in account %s with TrustReader=true and OnboardingRoleArn set to this function's role",
-			reader, iamrole.Code(err), a.ID)
+		return refuse("cannot assume %s: %s", reader, assumeFailure(err, region, a.ID))
 	}
 
 	cfg := r.AWS.Copy()
@@ -92,4 +107,21 @@ func (r TrustReader) VerifyTrust(ctx context.Context, a onboard.Account) *onboar
 			a.RoleARN, strings.Join(refusals, "; "))
 	}
 	return nil
+}
+
+// assumeFailure says why the reader could not be assumed, and what fixes
+// it. Only a refusal of the role itself is the member stack's to fix.
+func assumeFailure(err error, region, account string) string {
+	var disabled *ststypes.RegionDisabledException
+	var apiErr smithy.APIError
+	switch {
+	case errors.As(err, &disabled):
+		return fmt.Sprintf("STS in %s is not active for account %s (%s) — activate it in that account (IAM, Account settings, "+
+			"Security Token Service endpoints); the member stack cannot fix this", region, account, iamrole.Code(err))
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidClientTokenId":
+		return fmt.Sprintf("STS in %s refused this function's own credentials (%s), so no member account could be read; "+
+			"the member stack cannot fix this", region, iamrole.Code(err))
+	}
+	return fmt.Sprintf("%s — deploy the member stack (deploy/member/template.yaml) in account %s with TrustReader=true and "+
+		"OnboardingRoleArn set to this function's role", iamrole.Code(err), account)
 }

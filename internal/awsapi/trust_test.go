@@ -2,9 +2,17 @@ package awsapi_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,6 +167,96 @@ func TestTrustReaderRefusesWithoutACall(t *testing.T) {
 			r := verifier.VerifyTrust(context.Background(), tc.account)
 			require.NotNil(t, r)
 			assert.Equal(t, tc.want, r.Reason)
+		})
+	}
+}
+
+// signingRegions records the region each request to STS was signed for
+// (the credential scope of its SigV4 Authorization header: what AWS routes
+// and checks), around the real HTTP client.
+type signingRegions struct {
+	next    aws.HTTPClient
+	mu      sync.Mutex
+	regions []string
+}
+
+var credentialScope = regexp.MustCompile(`Credential=[^/]+/[0-9]+/([a-z0-9-]+)/sts/aws4_request`)
+
+func (s *signingRegions) Do(req *http.Request) (*http.Response, error) {
+	if m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+		s.mu.Lock()
+		s.regions = append(s.regions, m[1])
+		s.mu.Unlock()
+	}
+	return s.next.Do(req)
+}
+
+// A function deployed in an opt-in region (af-south-1) reads trust policies
+// through STS in us-east-1, where every account of the partition can be
+// reached: STS in an opt-in region issues credentials only for accounts
+// that enabled that region (IAM User Guide, "Manage AWS STS in an AWS
+// Region"), and us-east-1's STS is active in every account and cannot be
+// deactivated ("AWS STS Regions and endpoints"). Against moto, which answers
+// in any region: the check passes and each AssumeRole was signed for
+// us-east-1.
+func TestTrustReaderAssumesWhereEveryAccountIsReachable(t *testing.T) {
+	org := orgtest.New(t)
+	m := org.Member("111111111111")
+	arn := m.CSPMRole("CSPM", "/", doc(statement(`["`+connector+`","`+registry+`"]`, withID("ext-1"))))
+	m.TrustReader(arn)
+	cfg := org.FunctionConfig()
+	org.Enforce()
+	cfg.Region = "af-south-1" // the function's own region: an opt-in region
+	signed := &signingRegions{next: awshttp.NewBuildableClient()}
+	cfg.HTTPClient = signed
+
+	verifier := awsapi.TrustReader{STS: sts.NewFromConfig(cfg), AWS: cfg, RoleName: orgtest.ReaderRole, HomePartition: "aws"}
+	r := verifier.VerifyTrust(context.Background(), onboard.Account{ID: "111111111111", RoleARN: arn, ExternalID: "ext-1"})
+
+	assert.Nil(t, r)
+	assert.Equal(t, []string{"STS.AssumeRole", "IAM.GetRole"}, org.Calls())
+	assert.Equal(t, []string{"us-east-1"}, signed.regions)
+}
+
+// stsError is an STS endpoint that answers every call with one error, as
+// AWS words it (moto never answers these).
+func stsError(t *testing.T, status int, code, message string) aws.Config {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>`+
+			`<Code>%s</Code><Message>%s</Message></Error><RequestId>4d5e6f70-0000-4000-8000-000000000000</RequestId></ErrorResponse>`, code, message)
+	}))
+	t.Cleanup(srv.Close)
+	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
+}
+
+// When STS still cannot issue the reader's credentials, the reason names the
+// cause, not "deploy the member stack", which cannot fix it.
+func TestTrustReaderNamesWhySTSRefused(t *testing.T) {
+	account := onboard.Account{ID: "111111111111", RoleARN: "arn:aws:iam::111111111111:role/CSPM", ExternalID: "ext-1"}
+	for name, tc := range map[string]struct {
+		status        int
+		code, message string
+		want          string
+	}{
+		"region not active for the member account": {403, "RegionDisabledException",
+			"STS is not activated in this region for account:111111111111. Your account administrator can activate STS in this region using the IAM Console.",
+			"VERIFY_TRUST: cannot assume arn:aws:iam::111111111111:role/EcrOnboardTrustReader: STS in us-east-1 is not active for account 111111111111 " +
+				"(RegionDisabledException (HTTP 403)) — activate it in that account (IAM, Account settings, Security Token Service endpoints); the member stack cannot fix this"},
+		"the function's own credentials refused": {403, "InvalidClientTokenId", "The security token included in the request is invalid.",
+			"VERIFY_TRUST: cannot assume arn:aws:iam::111111111111:role/EcrOnboardTrustReader: STS in us-east-1 refused this function's own credentials " +
+				"(InvalidClientTokenId (HTTP 403)), so no member account could be read; the member stack cannot fix this"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := stsError(t, tc.status, tc.code, tc.message)
+			verifier := awsapi.TrustReader{STS: sts.NewFromConfig(cfg), AWS: cfg, RoleName: orgtest.ReaderRole, HomePartition: "aws"}
+			r := verifier.VerifyTrust(context.Background(), account)
+			require.NotNil(t, r)
+			assert.Equal(t, tc.want, r.Reason)
+			assert.NotContains(t, r.Reason, "deploy the member stack")
 		})
 	}
 }

@@ -51,6 +51,15 @@ type Config struct {
 	// ContinuationQueueURL: the SQS queue a Lambda run that runs out of
 	// time leaves the rest of its work on (set by the template).
 	ContinuationQueueURL string
+	// ContinuationTable: the DynamoDB table where each continuation link
+	// is claimed, so that one delivered twice continues once (set by the
+	// template; required with ContinuationQueueURL).
+	ContinuationTable string
+	// StackID (STACK_ID) and CustomResource (STACK_CUSTOM_RESOURCE): the
+	// Lambda's own stack and the logical ID of its custom resource, the only
+	// CloudFormation requests it obeys (set by the template).
+	StackID        string
+	CustomResource string
 }
 
 // Secret is a string that does not print itself (fmt, slog, JSON).
@@ -75,6 +84,9 @@ var (
 	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	snsARNPattern      = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
 	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
+	stackIDPattern     = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+$`)
+	logicalIDPattern   = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
+	tableNamePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 )
 
 // DefaultTrustReaderRole is the member stack's default trust-reader role name.
@@ -100,6 +112,9 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustReaderRole: env("TRUST_READER_ROLE"),
 
 		ContinuationQueueURL: env("CONTINUATION_QUEUE_URL"),
+		ContinuationTable:    env("CONTINUATION_TABLE"),
+		StackID:              env("STACK_ID"),
+		CustomResource:       env("STACK_CUSTOM_RESOURCE"),
 	}
 	if c.Cloud == "" {
 		c.Cloud = "autodiscover"
@@ -148,6 +163,22 @@ func Load(getenv func(string) string) (Config, error) {
 		if _, e := awsapi.QueueARN(c.ContinuationQueueURL); e != nil {
 			check(&Error{"CONTINUATION_QUEUE_URL", e.Error()})
 		}
+	}
+	switch {
+	case c.ContinuationTable != "" && !tableNamePattern.MatchString(c.ContinuationTable):
+		check(&Error{"CONTINUATION_TABLE", "not a DynamoDB table name (3-255 letters, digits, '_', '-', '.')"})
+	case c.ContinuationQueueURL != "" && c.ContinuationTable == "":
+		check(&Error{"CONTINUATION_TABLE", "set it with CONTINUATION_QUEUE_URL: continuation links are claimed in it, so that one delivered twice continues once"})
+	}
+	switch {
+	case c.StackID != "" && !stackIDPattern.MatchString(c.StackID):
+		check(&Error{"STACK_ID", "not a CloudFormation stack ID (arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>)"})
+	case c.CustomResource != "" && !logicalIDPattern.MatchString(c.CustomResource):
+		check(&Error{"STACK_CUSTOM_RESOURCE", "not a logical resource ID (letters and digits)"})
+	case c.StackID != "" && c.CustomResource == "":
+		check(&Error{"STACK_CUSTOM_RESOURCE", "set it with STACK_ID (the stack's custom resource, InitialReconcile in template.yaml)"})
+	case c.StackID == "" && c.CustomResource != "":
+		check(&Error{"STACK_ID", "set it with STACK_CUSTOM_RESOURCE (the stack's ID, AWS::StackId in template.yaml)"})
 	}
 	var e error
 	c.AccountIDs, e = accountList("ACCOUNT_IDS", env("ACCOUNT_IDS"))

@@ -52,9 +52,13 @@ func TestFullConfiguration(t *testing.T) {
 		"REGION_SOURCE":          " ECR-Inventory ",
 		"SNS_TOPIC_ARN":          "arn:aws:sns:us-east-1:123456789012:ecr-onboard",
 		"LOG_LEVEL":              "debug",
+		"STACK_ID":               "arn:aws:cloudformation:us-east-1:123456789012:stack/ecr-onboard/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f",
+		"STACK_CUSTOM_RESOURCE":  "InitialReconcile",
 		"TRUST_PROPAGATION_WAIT": "2m",
 	})
 	require.NoError(t, err)
+	assert.Equal(t, "arn:aws:cloudformation:us-east-1:123456789012:stack/ecr-onboard/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f", c.StackID)
+	assert.Equal(t, "InitialReconcile", c.CustomResource)
 	assert.Equal(t, "eu-1", c.Cloud)
 	assert.Equal(t, "https://127.0.0.1:8443", c.BaseURL)
 	assert.Equal(t, []string{"111111111111", "222222222222"}, c.AccountIDs)
@@ -107,6 +111,10 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"TRUST_PROPAGATION_WAIT", "75"},
 		{"TRUST_PROPAGATION_WAIT", "-1s"},
 		{"TRUST_PROPAGATION_WAIT", "11m"},
+		{"STACK_ID", "ecr-onboard"},
+		{"STACK_ID", "arn:aws:lambda:us-east-1:123456789012:function:ecr-onboard"},
+		{"STACK_CUSTOM_RESOURCE", "Initial-Reconcile"},
+		{"CONTINUATION_TABLE", "a table"},
 	} {
 		t.Run(fmt.Sprintf("%s=%s", tc.name, tc.value), func(t *testing.T) {
 			_, err := load(map[string]string{tc.name: tc.value})
@@ -129,6 +137,25 @@ func TestAliasPrefixBoundKeepsTheAliasWithinItsLimit(t *testing.T) {
 	_, err = load(map[string]string{"ALIAS_PREFIX": longest + "p"})
 	assert.ErrorContains(t, err, "ALIAS_PREFIX")
 	assert.ErrorContains(t, err, fmt.Sprint(onboard.MaxAliasLength))
+}
+
+// The stack's identity comes as a pair: a stack without its custom
+// resource (or the other way round) identifies nothing.
+func TestStackAndCustomResourceGoTogether(t *testing.T) {
+	_, err := load(map[string]string{"STACK_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1"})
+	assert.ErrorContains(t, err, "STACK_CUSTOM_RESOURCE: set it with STACK_ID")
+	_, err = load(map[string]string{"STACK_CUSTOM_RESOURCE": "InitialReconcile"})
+	assert.ErrorContains(t, err, "STACK_ID: set it with STACK_CUSTOM_RESOURCE")
+}
+
+// A continuation queue comes with the table its links are claimed in.
+func TestContinuationQueueNeedsItsTable(t *testing.T) {
+	queue := "https://sqs.us-east-1.amazonaws.com/123456789012/ecr-onboard-ContinuationQueue-AbC"
+	_, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue})
+	assert.ErrorContains(t, err, "CONTINUATION_TABLE: set it with CONTINUATION_QUEUE_URL")
+	c, err := load(map[string]string{"CONTINUATION_QUEUE_URL": queue, "CONTINUATION_TABLE": "ecr-onboard-ContinuationLinks-1A2B3C"})
+	require.NoError(t, err)
+	assert.Equal(t, "ecr-onboard-ContinuationLinks-1A2B3C", c.ContinuationTable)
 }
 
 func TestClientIDAndSecretGoTogether(t *testing.T) {

@@ -324,6 +324,12 @@ func TestInitialReconcileIsTheFunction(t *testing.T) {
 	// waiting an hour: at most the longest function timeout plus a minute.
 	timeout := d.section("Parameters")["Timeout"].(map[string]any)
 	assert.Equal(t, toFloat(timeout["MaxValue"])+60, toFloat(props["ServiceTimeout"]))
+
+	// The function obeys CloudFormation requests of this resource of this
+	// stack only: it is told both.
+	env := d.properties(functionID)["Environment"].(map[string]any)["Variables"].(map[string]any)
+	assert.Equal(t, map[string]any{"Ref": "AWS::StackId"}, env["STACK_ID"])
+	assert.Equal(t, "InitialReconcile", env["STACK_CUSTOM_RESOURCE"])
 }
 
 // Two stacks never own each other's registrations: the alias prefix is the

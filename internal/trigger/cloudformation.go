@@ -60,9 +60,12 @@ func (h *Handler) cloudFormation(ctx context.Context, inv invocation, ev cfn.Eve
 		"physical_resource_id", ev.PhysicalResourceID, "response_host", host(ev.ResponseURL))
 
 	resp := cfn.NewResponse(&ev)
-	resp.PhysicalResourceID = ev.PhysicalResourceID // Update, Delete: keep it
-	if ev.RequestType == cfn.RequestCreate || resp.PhysicalResourceID == "" {
-		resp.PhysicalResourceID = PhysicalResourceID(ev.StackID, ev.LogicalResourceID)
+	// Create and Update answer the resource's own ID (an Update of another
+	// ID makes CloudFormation delete that one, which disconnects nothing);
+	// a Delete answers the ID it deletes.
+	resp.PhysicalResourceID = h.Resource.PhysicalID()
+	if ev.RequestType == cfn.RequestDelete && ev.PhysicalResourceID != "" {
+		resp.PhysicalResourceID = ev.PhysicalResourceID
 	}
 	rep, later := h.cfnRequest(ctx, inv, log, ev, resp)
 	h.answer(ctx, log, resp)
@@ -112,17 +115,23 @@ func (h *Handler) cfnRequest(ctx context.Context, inv invocation, log *slog.Logg
 	return rep, nil
 }
 
-// cfnDelete disconnects owned registries when DISCONNECT_ON_DELETE is set;
-// otherwise, and after a failed Create or a configuration error, it only
-// answers SUCCESS so the stack can go away. A disconnect cut short by the
-// deadline answers SUCCESS too, saying what remains: the schedule and the
-// queue go with the stack, so nothing would finish it.
+// cfnDelete disconnects owned registries when DISCONNECT_ON_DELETE is set
+// and the Delete is of the resource's own physical ID; otherwise, and after
+// a failed Create or a configuration error, it only answers SUCCESS so the
+// stack can go away. A disconnect cut short by the deadline answers SUCCESS
+// too, saying what remains: the schedule and the queue go with the stack, so
+// nothing would finish it.
 func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, resp *cfn.Response, rep onboard.Report) onboard.Report {
 	var cfgErr *config.Error
 	initErr := h.initErr()
 	switch {
-	case strings.HasPrefix(ev.PhysicalResourceID, failedPrefix):
+	case ev.PhysicalResourceID == h.Resource.failedID():
 		succeed(resp, "nothing to do: this resource's Create had failed")
+		return rep
+	case !h.Resource.Disconnects(ev.PhysicalResourceID):
+		inv.log.Warn("stack Delete of another physical ID than the resource's own: nothing disconnected", "own_physical_resource_id", h.Resource.PhysicalID())
+		succeed(resp, truncate(fmt.Sprintf("nothing disconnected: %q is not the physical ID this stack's resource was given (%s); "+
+			"CloudFormation sends an ID of its own for a resource whose Create never answered", ev.PhysicalResourceID, h.Resource.PhysicalID()), MaxReason))
 		return rep
 	case errors.As(initErr, &cfgErr):
 		inv.log.Warn("stack Delete with a configuration error: nothing disconnected", "error", initErr)
@@ -164,7 +173,7 @@ func succeed(resp *cfn.Response, reason string) {
 func fail(resp *cfn.Response, ev cfn.Event, err error, runID string) {
 	resp.Status = cfn.StatusFailed
 	if ev.RequestType == cfn.RequestCreate {
-		resp.PhysicalResourceID = failedResourceID(ev.StackID, ev.LogicalResourceID)
+		resp.PhysicalResourceID = CustomResource{ev.StackID, ev.LogicalResourceID}.failedID()
 	}
 	suffix := " [run_id " + runID + "; details in the function's CloudWatch log group]"
 	resp.Reason = truncate(err.Error(), MaxReason-len(suffix)) + suffix
@@ -202,11 +211,11 @@ func (h *Handler) answer(ctx context.Context, log *slog.Logger, resp *cfn.Respon
 	}
 }
 
-// data is the response's Data: the report's counts as strings
-// (Fn::GetAtt InitialReconcile.Created …).
+// data is the response's Data: the report's counts and, for a run that
+// judged it, its coverage, as strings (Fn::GetAtt InitialReconcile.Created …).
 func data(rep onboard.Report) map[string]any {
 	g := rep.Registries
-	return map[string]any{
+	d := map[string]any{
 		"RunId":        rep.RunID,
 		"Complete":     strconv.FormatBool(rep.Complete),
 		"DryRun":       strconv.FormatBool(rep.DryRun),
@@ -218,6 +227,12 @@ func data(rep onboard.Report) map[string]any {
 		"NotAttempted": strconv.Itoa(g.NotAttempted + g.DeleteNotAttempted),
 		"Skipped":      strconv.Itoa(len(rep.Accounts.Skipped)),
 	}
+	if c := rep.Coverage; c != nil {
+		d["CoveragePercent"] = strconv.FormatFloat(c.Percent, 'f', 1, 64)
+		d["CoverageClean"] = strconv.FormatBool(c.Clean)
+		d["RegistriesMissing"] = strconv.Itoa(c.Desired - c.Present)
+	}
+	return d
 }
 
 // summary is a one-line outcome for the stack's events.
@@ -233,6 +248,11 @@ func summary(rep onboard.Report) string {
 	}
 	if !rep.Complete {
 		s += fmt.Sprintf("; stopped before the deadline with %d writes left for a continuation or the next scheduled run", g.NotAttempted)
+	}
+	// A stack whose accounts were all skipped still deploys (a person fixes
+	// them, and the schedule covers them then), but its event says so.
+	if c := rep.Coverage; c != nil && !c.Clean {
+		s += fmt.Sprintf("; coverage %.1f%%, NOT clean: %s", c.Percent, strings.Join(c.Attention, "; "))
 	}
 	return truncate(s, MaxReason)
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/stretchr/testify/assert"
@@ -43,8 +45,11 @@ func TestCloudFormationCreateReconcilesAndAnswers(t *testing.T) {
 		"Created": strconv.Itoa(demoCreated), "Updated": "0", "Deleted": "0",
 		"Failed": strconv.Itoa(demoFailed), "Unchanged": strconv.Itoa(demoUnchanged),
 		"NotAttempted": "0", "Skipped": strconv.Itoa(demoSkipped),
+		"CoveragePercent": strconv.FormatFloat(rep.Coverage.Percent, 'f', 1, 64), "CoverageClean": "false",
+		"RegistriesMissing": strconv.Itoa(rep.Coverage.Desired - rep.Coverage.Present),
 	}, r.Data)
 	assert.Contains(t, r.Reason, strconv.Itoa(demoCreated)+" created")
+	assert.Contains(t, r.Reason, "NOT clean: ", "the stack's event says coverage is not clean")
 	assert.Contains(t, r.Reason, "trust policy")
 	assert.Len(t, e.metricLines(t), 1)
 	for _, reg := range e.sim.Registries() {
@@ -66,12 +71,15 @@ func TestCloudFormationPhysicalIDIsStable(t *testing.T) {
 	assert.Equal(t, first, up.PhysicalResourceID, "an Update keeps the ID (a new one would mean replacement)")
 	assert.Equal(t, "0", up.Data["Created"])
 
-	// An Update keeps whatever ID the resource has.
+	// An Update of the resource under another ID (never sent by this
+	// function) answers the resource's own ID: CloudFormation then deletes
+	// the other one, which disconnects nothing (below).
 	_, err = e.invoke(context.Background(), t, s.event(t, "Update", "some-older-id", nil))
 	require.NoError(t, err)
-	assert.Equal(t, "some-older-id", s.one(t).Response.PhysicalResourceID)
+	assert.Equal(t, first, s.one(t).Response.PhysicalResourceID)
 
 	assert.Equal(t, stableID, trigger.PhysicalResourceID(testStackID, testLogicalID))
+	assert.Equal(t, stableID, ownResource.PhysicalID())
 	assert.NotEqual(t, stableID, trigger.PhysicalResourceID(testStackID, "Other"))
 	assert.True(t, strings.HasPrefix(stableID, "ecr-onboard-"))
 }
@@ -180,7 +188,7 @@ func TestCloudFormationBadCredentialsFail(t *testing.T) {
 
 func TestCloudFormationColdStartFailure(t *testing.T) {
 	cfgErr := &config.Error{Var: "FALCON_SECRET_ARN", Problem: "not a Secrets Manager secret ARN"}
-	h := &trigger.Handler{InitErr: cfgErr, Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{InitErr: cfgErr, Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 
 	for _, rt := range []string{"Create", "Update"} {
@@ -209,7 +217,7 @@ func TestCloudFormationColdStartFailure(t *testing.T) {
 }
 
 func TestCloudFormationPanicStillAnswers(t *testing.T) {
-	h := &trigger.Handler{Runner: &onboard.Runner{Falcon: panicFalcon{}}, Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{Runner: &onboard.Runner{Falcon: panicFalcon{}}, Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
 	require.NoError(t, err)
@@ -293,7 +301,7 @@ func TestCloudFormationUnknownRequestTypeFails(t *testing.T) {
 }
 
 func TestCloudFormationReasonIsBounded(t *testing.T) {
-	h := &trigger.Handler{InitErr: errors.New(strings.Repeat("é long error ", 500)), Logger: discard(), Metrics: &syncBuffer{}}
+	h := &trigger.Handler{InitErr: errors.New(strings.Repeat("é long error ", 500)), Resource: ownResource, Logger: discard(), Metrics: &syncBuffer{}}
 	s := newCFNServer(t)
 	_, err := invoke(context.Background(), t, h, s.event(t, "Create", "", nil))
 	require.NoError(t, err)
@@ -301,4 +309,172 @@ func TestCloudFormationReasonIsBounded(t *testing.T) {
 	assert.Equal(t, cfn.StatusFailed, r.Status)
 	assert.LessOrEqual(t, len(r.Reason), trigger.MaxReason)
 	assert.Contains(t, r.Reason, "run_id")
+}
+
+// recordingQueue notes when a continuation was sent, and how long its
+// context gave the call.
+type recordingQueue struct {
+	mu     sync.Mutex
+	sent   []time.Time
+	budget []time.Duration // time left on the call's context (0: no deadline)
+}
+
+func (q *recordingQueue) Send(ctx context.Context, _ string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, time.Now())
+	var left time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	q.budget = append(q.budget, left)
+	return nil
+}
+
+func (q *recordingQueue) InFlight(context.Context) (int, error) { return 0, nil }
+
+// CloudFormation gets its answer before any continuation is queued, and the
+// queue call has a deadline of its own (the run's may have passed).
+func TestCloudFormationAnswerComesBeforeTheContinuation(t *testing.T) {
+	// One create goes through; the others are answered 429 with a retry
+	// time past the write deadline, so they are left for a continuation.
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(5, []string{"us-east-1"})...)
+	sim.InjectFault(falconsim.Fault{Method: "POST", Path: "/container-security/entities/registries/v1", Status: 429,
+		Skip: 1, Times: 4, RetryAfter: time.Hour})
+	e := newEnvWith(t, sim, map[string]string{"MAX_CONCURRENCY": "1"})
+	q := &recordingQueue{}
+	e.h.Queue, e.h.QueueARN = q, queueARN
+	s := newCFNServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	rep, err := e.invoke(ctx, t, s.event(t, "Create", "", nil))
+
+	require.NoError(t, err)
+	answer := s.one(t)
+	assert.Equal(t, cfn.StatusSuccess, answer.Response.Status)
+	require.Len(t, rep.Registries.Created, 1)
+	require.Equal(t, 4, rep.Registries.NotAttempted)
+	require.Len(t, q.sent, 1)
+	assert.True(t, answer.At.Before(q.sent[0]), "answered CloudFormation before queuing")
+	assert.Positive(t, q.budget[0], "the queue call has a deadline, and time")
+	assert.LessOrEqual(t, q.budget[0], 3*time.Second, "a short one of its own, not what is left of the invocation (about a minute)")
+}
+
+// A stack Delete that runs out of time before every owned registration is
+// deleted answers SUCCESS (the stack must be able to go) and says what is
+// left and how to remove it — not "the next scheduled run", which goes with
+// the stack.
+func TestStackDeleteOutOfTimeSaysWhatRemains(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(4, []string{"us-east-1", "eu-west-1"})...)
+	e := newEnvWith(t, sim, nil)
+	_, err := e.invoke(context.Background(), t, []byte(`{}`))
+	require.NoError(t, err)
+	require.Len(t, sim.Registries(), 8)
+	e.h.DisconnectOnDelete = true
+	e.h.Runner.WriteMargin = time.Hour // the deadline is already too close for any delete
+	s := newCFNServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	_, err = e.invoke(ctx, t, s.event(t, "Delete", trigger.PhysicalResourceID(testStackID, testLogicalID), nil))
+
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Contains(t, r.Reason, "8 left in Falcon")
+	assert.Contains(t, r.Reason, "REMOVAL_GUIDE.md")
+	assert.NotContains(t, r.Reason, "next scheduled run")
+	assert.Len(t, sim.Registries(), 8)
+}
+
+// A CloudFormation-shaped request that is not for this function's own stack
+// and custom resource is refused before anything happens: no Falcon API
+// call, no response PUT to the URL it names (errorType
+// ForeignCustomResource). With DISCONNECT_ON_DELETE a pasted Delete of
+// another stack once removed every owned registration.
+func TestCloudFormationRequestsForAnotherResourceAreRefused(t *testing.T) {
+	const otherStack = "arn:aws:cloudformation:us-east-1:123456789012:stack/someone-else/0a1b2c3d-0000-11f0-9c2e-0a1b2c3d4e5f"
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	owned := len(e.sim.Registries())
+	require.Equal(t, demoCreated+demoUnchanged, owned)
+	s := newCFNServer(t)
+
+	for name, tc := range map[string]struct {
+		payload []byte
+		want    string
+	}{
+		"Delete of another stack's resource": {s.eventOf(t, otherStack, testLogicalID, "Delete", trigger.PhysicalResourceID(otherStack, testLogicalID), nil),
+			`CloudFormation request of stack "` + otherStack + `" refused: this function answers only its own stack's custom resource (InitialReconcile of ` + testStackID + `)`},
+		"Create of another stack's resource": {s.eventOf(t, otherStack, testLogicalID, "Create", "", nil), "answers only its own stack's custom resource"},
+		"Delete of another resource of this stack": {s.eventOf(t, testStackID, "SomethingElse", "Delete", trigger.PhysicalResourceID(testStackID, "SomethingElse"), nil),
+			`CloudFormation request of resource "SomethingElse" refused: this function answers only InitialReconcile of ` + testStackID},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.sim.ResetStats()
+			_, err := e.invoke(context.Background(), t, tc.payload)
+			require.Error(t, err)
+			assert.Equal(t, "ForeignCustomResource", errorType(err))
+			assert.ErrorIs(t, err, trigger.ErrForeignCustomResource)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Zero(t, e.sim.Stats().Requests, "no Falcon API call")
+			s.none(t)
+			assert.Len(t, e.sim.Registries(), owned, "nothing disconnected")
+		})
+	}
+	refusals := 0
+	for _, l := range e.logLines(t) {
+		if l["msg"] == "invocation refused" && l["error_type"] == "ForeignCustomResource" {
+			refusals++
+		}
+	}
+	assert.Equal(t, 3, refusals, "each refusal is logged")
+}
+
+// A function deployed without STACK_ID (and STACK_CUSTOM_RESOURCE) cannot
+// tell its own stack's requests from anyone's: it refuses them all, saying so.
+func TestCloudFormationRequestsRefusedWithoutTheStack(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	e.h.Resource = trigger.CustomResource{}
+	s := newCFNServer(t)
+	for _, rt := range []string{"Create", "Delete"} {
+		_, err := e.invoke(context.Background(), t, s.event(t, rt, stableID, nil))
+		require.Error(t, err, rt)
+		assert.Equal(t, "ForeignCustomResource", errorType(err))
+		assert.Contains(t, err.Error(), "this function was deployed without STACK_ID and STACK_CUSTOM_RESOURCE")
+		assert.Contains(t, err.Error(), "template.yaml")
+	}
+	s.none(t)
+	assert.Zero(t, e.sim.Stats().Requests)
+}
+
+// Only the physical ID this stack's resource was given disconnects. A
+// Delete of its own resource under another ID — CloudFormation's own ID for
+// a resource whose Create never answered, or anything else — is answered
+// SUCCESS (the stack must be able to go) and disconnects nothing.
+func TestCloudFormationDeleteDisconnectsOnlyTheResourcesOwnID(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, nil)
+	e.h.DisconnectOnDelete = true
+	_, err := e.invoke(context.Background(), t, []byte(scheduled))
+	require.NoError(t, err)
+	owned := len(e.sim.Registries())
+	e.sim.ResetStats()
+	s := newCFNServer(t)
+
+	_, err = e.invoke(context.Background(), t, s.event(t, "Delete", "InitialReconcile-AB12CD34EF56", nil))
+
+	require.NoError(t, err)
+	r := s.one(t).Response
+	assert.Equal(t, cfn.StatusSuccess, r.Status)
+	assert.Equal(t, "InitialReconcile-AB12CD34EF56", r.PhysicalResourceID, "a Delete answers the ID it was sent")
+	assert.Contains(t, r.Reason, "nothing disconnected")
+	assert.Contains(t, r.Reason, stableID)
+	assert.Zero(t, e.sim.Stats().Requests)
+	assert.Len(t, e.sim.Registries(), owned)
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -31,6 +33,69 @@ type Queue interface {
 	// continuation chain is in flight when it is not zero.
 	InFlight(ctx context.Context) (int, error)
 }
+
+// Links is where continuation links are claimed (awsapi.Links: a DynamoDB
+// table of the stack). It is what makes a link delivered twice continue
+// once.
+//
+// SQS delivers a message at least once: a message whose visibility timeout
+// runs out while an invocation still holds it, a rare duplicate of a
+// standard queue, a batch retried whole after one record failed, a delete
+// after a successful invocation that did not happen. A continuation
+// invocation does not ask whether a chain is in flight (its own message is
+// that chain), so each extra delivery would run beside the first and queue a
+// successor of its own: a second chain, and twice RATE_SHARE of the tenant.
+//
+//   - A link is identified by its message's content, not by SQS's message:
+//     the chain (the run_id of the run that started it) and its depth,
+//     "RUN_ID/DEPTH" (Continuation.Link). A redelivered message and a copy
+//     sent twice are the same link.
+//   - The fact "this link was taken" lives in the table, one item per link,
+//     written with a conditional write (Claim): it succeeds for one
+//     delivery only, while the link is absent, or claimed by an invocation
+//     whose deadline has passed (it failed: timed out, crashed, returned an
+//     error; SQS then delivers the message again, and that delivery may run
+//     it). A link claimed by an invocation that may still run, or done, is
+//     skipped: no Falcon call, no message, and the delivery succeeds (SQS
+//     deletes it).
+//   - After its run the link is recorded done (Done) before its successor is
+//     queued: when Done fails, the link is not continued (the next scheduled
+//     run carries on), so there is never a successor without the record
+//     that stops a second one.
+//
+// A conditional write is atomic and strongly consistent, so however many
+// deliveries of a link arrive, at the same time or hours apart, one runs;
+// the claim lapses only after the claimant's deadline, when it can no longer
+// be running. This is the idempotency record of Powertools for AWS Lambda
+// (its Idempotency utility: an item per key, "in progress" until the
+// invocation's deadline, then complete).
+type Links interface {
+	// Claim takes link for the calling invocation until until (its
+	// deadline). It reports false when the link is done, or claimed by an
+	// invocation whose claim has not lapsed.
+	Claim(ctx context.Context, link string, until time.Time) (bool, error)
+	// Done records that link ran to its end: no later delivery runs it.
+	Done(ctx context.Context, link string) error
+}
+
+// claimSlack is added to an invocation's deadline for its claim to lapse:
+// another sandbox's clock may be a little ahead.
+const claimSlack = time.Minute
+
+// maxInvocation is Lambda's longest function timeout: how long a claim made
+// without a deadline lasts.
+const maxInvocation = 15 * time.Minute
+
+// claimUntil is when a claim made in ctx lapses.
+func claimUntil(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d.Add(claimSlack)
+	}
+	return time.Now().Add(maxInvocation + claimSlack)
+}
+
+// Link is the link's identity in its chain: "RUN_ID/DEPTH" (see Links).
+func (c Continuation) Link() string { return c.RunID + "/" + strconv.Itoa(c.Depth) }
 
 // DefaultMaxContinuations bounds a chain: with 15-minute invocations, 96 is
 // a day of work, far beyond any organisation's first onboarding.
@@ -117,25 +182,68 @@ func parseContinuation(body string) (Continuation, error) {
 	return c, nil
 }
 
-// continuation runs the continuations an SQS event delivers. Only messages
-// from this function's own queue are accepted.
+// continuation runs the continuation links an SQS event delivers, one
+// record after the other, each claimed on its own (Links): a link that
+// another delivery took is skipped. Only messages from this function's own
+// queue are accepted.
 func (h *Handler) continuation(ctx context.Context, inv invocation, ev events.SQSEvent) (onboard.Report, error) {
-	var rep onboard.Report
 	for _, rec := range ev.Records {
 		if h.QueueARN == "" || rec.EventSourceARN != h.QueueARN {
 			return onboard.Report{}, unsupported("SQS records from %q (only this function's continuation queue is accepted)", rec.EventSourceARN)
 		}
 	}
+	links := make([]Continuation, 0, len(ev.Records))
 	for _, rec := range ev.Records {
 		c, err := parseContinuation(rec.Body)
 		if err != nil {
 			return onboard.Report{}, err
 		}
-		inv.log.Info("continuing run", "continues", c.RunID, "depth", c.Depth)
-		req := onboard.Request{Trigger: onboard.TriggerContinuation, DryRun: c.DryRun, Narrowing: c.Narrowing, Continues: c.RunID}
-		if rep, err = h.reconcileAt(ctx, inv, req, c.Depth); err != nil {
-			return rep, fmt.Errorf("continuation of run %s: %w", c.RunID, err)
+		links = append(links, c)
+	}
+	if h.Links == nil {
+		return onboard.Report{}, &config.Error{Var: "CONTINUATION_TABLE",
+			Problem: "not set: without it a continuation delivered twice would run twice, so none is run (template.yaml sets it)"}
+	}
+	rep := onboard.EmptyReport(inv.runID, onboard.TriggerContinuation)
+	for _, c := range links {
+		var err error
+		if rep, err = h.continueLink(ctx, inv, c, rep); err != nil {
+			return rep, fmt.Errorf("continuation link %s: %w", c.Link(), err)
 		}
 	}
+	return rep, nil
+}
+
+// continueLink runs link c unless another delivery took it, and records it
+// done before queuing its successor. rep is returned when c is skipped.
+func (h *Handler) continueLink(ctx context.Context, inv invocation, c Continuation, rep onboard.Report) (onboard.Report, error) {
+	qctx, cancel := queueContext(ctx)
+	taken, err := h.Links.Claim(qctx, c.Link(), claimUntil(ctx))
+	cancel()
+	if err != nil {
+		return rep, fmt.Errorf("cannot tell whether another delivery took it, so it is not run (SQS delivers it again): %w", err)
+	}
+	if !taken {
+		inv.log.Info("continuation link already taken by another delivery; skipped", "link", c.Link())
+		return rep, nil
+	}
+	inv.log.Info("continuing run", "continues", c.RunID, "depth", c.Depth)
+	rn, err := h.runner(ctx, inv)
+	if err != nil {
+		return rep, err
+	}
+	req := onboard.Request{Trigger: onboard.TriggerContinuation, DryRun: c.DryRun, Narrowing: c.Narrowing, Continues: c.RunID}
+	if rep, req, err = h.run(ctx, inv, rn, req); err != nil {
+		return rep, err
+	}
+	qctx, cancel = queueContext(ctx)
+	err = h.Links.Done(qctx, c.Link())
+	cancel()
+	if err != nil {
+		inv.log.Error("could not record the continuation link as done; not continued, so that no second chain can start (the next scheduled run carries on)",
+			"link", c.Link(), "error", err)
+		return rep, nil
+	}
+	h.continueLater(ctx, inv, req, rep, c.Depth)
 	return rep, nil
 }

@@ -1,7 +1,10 @@
 // Package trigger turns a Lambda invocation into a reconcile (CONTRACT §3):
 // it tells an EventBridge schedule, a CloudFormation custom resource request
 // and a manual console payload apart by their shape, refuses everything else
-// before any API call, runs the onboard.Runner within the invocation's
-// deadline, answers CloudFormation whatever happens, and emits the run's
-// CloudWatch Embedded Metric Format line.
+// before any API call, obeys CloudFormation requests of its own stack's
+// custom resource only (CustomResource), runs the onboard.Runner within the
+// invocation's deadline, answers CloudFormation whatever happens, continues
+// runs that ran out of time through the continuation queue (each link once,
+// however often SQS delivers it: Links), and emits the run's CloudWatch
+// Embedded Metric Format line.
 package trigger

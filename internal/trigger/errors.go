@@ -23,6 +23,11 @@ type (
 	// InvalidRequest: a manual run with a bad value or a refused field
 	// (a credential or an external ID). No API call was made.
 	InvalidRequest struct{ classified }
+	// ForeignCustomResource: a CloudFormation custom-resource request that
+	// is not for this function's own stack and resource (CustomResource), or
+	// a function deployed without STACK_ID. No API call was made and no
+	// response was PUT.
+	ForeignCustomResource struct{ classified }
 	// InvalidConfiguration: an environment variable (a stack parameter) is
 	// invalid; the message names it. Fixed by updating the stack.
 	InvalidConfiguration struct{ classified }
@@ -79,6 +84,8 @@ func Classify(err error) error {
 		return &UnsupportedEvent{c}
 	case errors.Is(err, ErrInvalidManualRun):
 		return &InvalidRequest{c}
+	case errors.Is(err, ErrForeignCustomResource):
+		return &ForeignCustomResource{c}
 	case errors.As(err, &cfgErr):
 		return &InvalidConfiguration{c}
 	case errors.Is(err, errColdStart):
@@ -95,7 +102,7 @@ func Classify(err error) error {
 
 func isClassified(err error) bool {
 	switch err.(type) {
-	case *UnsupportedEvent, *InvalidRequest, *InvalidConfiguration, *ColdStartFailed, *AccessDenied,
+	case *UnsupportedEvent, *InvalidRequest, *ForeignCustomResource, *InvalidConfiguration, *ColdStartFailed, *AccessDenied,
 		*DeadlineExceeded, *ListingFailed, *InternalError, *RunFailed:
 		return true
 	}
@@ -107,7 +114,8 @@ func isClassified(err error) bool {
 func refused(err error) bool {
 	var u *UnsupportedEvent
 	var r *InvalidRequest
-	return errors.As(err, &u) || errors.As(err, &r)
+	var f *ForeignCustomResource
+	return errors.As(err, &u) || errors.As(err, &r) || errors.As(err, &f)
 }
 
 // pastDeadline marks a run error that came after the run's deadline passed

@@ -36,6 +36,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: SNS records", trigger.ErrUnsupportedEvent), "UnsupportedEvent"},
 		{fmt.Errorf("%w: field \"external_id\" is refused", trigger.ErrInvalidManualRun), "InvalidRequest"},
+		{fmt.Errorf("%w: CloudFormation request of stack \"x\" refused", trigger.ErrForeignCustomResource), "ForeignCustomResource"},
 		{fmt.Errorf("cold start failed: %w", cfgErr), "InvalidConfiguration"},
 		{fmt.Errorf("stopped writing: %w (HTTP 403)", onboard.ErrAccessDenied), "AccessDenied"},
 		{fmt.Errorf("listing CSPM accounts: %w", onboard.ErrAccessDenied), "AccessDenied"},
@@ -139,6 +140,8 @@ func TestRefusalsAreLogged(t *testing.T) {
 		"external ID":        `{"dry_run":true,"external_id":"x"}`,
 		"foreign SQS queue":  `{"Records":[{"eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:111111111111:other","body":"{}"}]}`,
 		"malformed continue": string(sqsEvent(t, `{"run_id":"r","depth":1,"external_id":"x"}`)),
+		"another stack's custom resource": `{"RequestType":"Delete","StackId":"arn:aws:cloudformation:us-east-1:111111111111:stack/other/1",` +
+			`"RequestId":"r","LogicalResourceId":"InitialReconcile","PhysicalResourceId":"p","ResponseURL":"https://example.com/x"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, falconsim.Options{}, nil)
@@ -155,7 +158,8 @@ func TestRefusalsAreLogged(t *testing.T) {
 			assert.Equal(t, "c6af9ac6-7b61-11e6-9a41-93e812345678", l["aws_request_id"])
 			assert.Equal(t, err.Error(), l["reason"])
 			assert.Equal(t, errorType(err), l["error_type"])
-			assert.True(t, strings.HasPrefix(err.Error(), "unsupported event") || strings.HasPrefix(err.Error(), "invalid manual run"), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "unsupported event") || strings.HasPrefix(err.Error(), "invalid manual run") ||
+				strings.HasPrefix(err.Error(), "foreign custom resource"), err.Error())
 			assert.Zero(t, e.sim.Stats().Requests)
 			assert.Empty(t, e.metrics.String())
 		})

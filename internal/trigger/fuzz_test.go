@@ -23,7 +23,7 @@ func FuzzParse(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	for _, s := range []string{`{}`, `{"dry_run":true,"external_id":"x"}`, `{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`, `[]`, `null`, `{"account_ids":[]}`} {
+	for _, s := range []string{scheduled, scheduledByScheduler, `{}`, `{"dry_run":true,"external_id":"x"}`, `{"Records":[{"eventSource":"aws:sqs","body":"{}"}]}`, `[]`, `null`, `{"account_ids":[]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {

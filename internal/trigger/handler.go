@@ -40,6 +40,9 @@ type Handler struct {
 	Connect func(context.Context) (*onboard.Runner, error)
 	// DisconnectOnDelete: a stack Delete removes the registries this tool owns.
 	DisconnectOnDelete bool
+	// Resource is the stack's custom resource, the only one whose
+	// CloudFormation requests are obeyed (zero: none is).
+	Resource CustomResource
 	// Logger gets JSON lines; every line of an invocation carries its run_id.
 	Logger *slog.Logger
 	// Metrics gets one CloudWatch Embedded Metric Format line per run (stdout).
@@ -55,6 +58,10 @@ type Handler struct {
 	Queue            Queue
 	QueueARN         string
 	MaxContinuations int // DefaultMaxContinuations when zero
+	// Links is where each continuation link is claimed, so that a link
+	// delivered twice runs and continues once; without it no continuation
+	// is run.
+	Links Links
 
 	mu sync.Mutex // guards Runner and InitErr when Connect retries
 }
@@ -69,8 +76,9 @@ type invocation struct {
 // Handle routes an invocation by its shape and returns the run's report
 // (CONTRACT §5). Unsupported or invalid payloads and fatal runs return an
 // error of one of the classes in errors.go (Classify), which Lambda reports
-// as the errorType; a refused payload is logged with its reason. CloudFormation
-// requests always get their answer PUT to ResponseURL and return no error:
+// as the errorType; a refused payload is logged with its reason. Requests of
+// the stack's own custom resource (CustomResource.Check; any other is
+// refused) always get their answer PUT to ResponseURL and return no error:
 // CloudFormation already has the outcome, and an error would make Lambda's
 // asynchronous retries run and answer again.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (rep onboard.Report, err error) {
@@ -91,6 +99,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (rep onbo
 	}
 	switch ev := ev.(type) {
 	case cfn.Event:
+		if err := h.Resource.Check(ev); err != nil {
+			return onboard.Report{}, err
+		}
 		return h.cloudFormation(ctx, inv, ev), nil
 	case events.CloudWatchEvent:
 		inv.log.Info("scheduled run", "source", ev.Source, "event_id", ev.ID)
@@ -135,22 +146,16 @@ func (h *Handler) newInvocation(ctx context.Context) invocation {
 	return invocation{runID: id, log: base.With("run_id", id), base: base}
 }
 
-// reconcile runs a schedule or manual request.
-func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (onboard.Report, error) {
-	return h.reconcileAt(ctx, inv, req, 0)
-}
-
-// reconcileAt runs req as the depth-th continuation of its chain, and
-// continues it later if it ran out of time. A panic becomes an
-// InternalError in Handle.
-func (h *Handler) reconcileAt(ctx context.Context, inv invocation, req onboard.Request, depth int) (rep onboard.Report, err error) {
+// reconcile runs a schedule or manual request, and starts a continuation
+// chain if it ran out of time. A panic becomes an InternalError in Handle.
+func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (rep onboard.Report, err error) {
 	rn, err := h.runner(ctx, inv)
 	if err != nil {
 		return onboard.Report{}, err
 	}
 	rep, req, err = h.run(ctx, inv, rn, req)
 	if err == nil {
-		h.continueLater(ctx, inv, req, rep, depth)
+		h.continueLater(ctx, inv, req, rep, 0)
 	}
 	return rep, err
 }

@@ -2,8 +2,8 @@ package trigger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +17,17 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
 )
 
-const scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
+// The two scheduled events a schedule delivers: an EventBridge rule's, whose
+// detail is an empty object, and EventBridge Scheduler's, whose detail is a
+// JSON string, "{}" (AWS Lambda Developer Guide, "Invoke a Lambda function on
+// a schedule").
+const (
+	scheduled = `{"version":"0","id":"e1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012",
 "time":"2026-01-01T06:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/r"],"detail":{}}`
+	scheduledByScheduler = `{"version":"0","id":"8f0ac0ae-5e0b-4f4c-9d0c-1a2b3c4d5e6f","detail-type":"Scheduled Event","source":"aws.scheduler",
+"account":"123456789012","time":"2026-01-01T06:00:00Z","region":"us-east-1",
+"resources":["arn:aws:scheduler:us-east-1:123456789012:schedule/default/ecr-onboard"],"detail":"{}"}`
+)
 
 // Demo fixtures: 4 healthy standalone accounts and 3 of an organization (15
 // registries, 3 already there), one with a broken trust policy (2
@@ -31,10 +40,9 @@ const (
 )
 
 func TestScheduledEventReconciles(t *testing.T) {
-	for _, source := range []string{"aws.events", "aws.scheduler"} {
+	for source, ev := range map[string]string{"aws.events": scheduled, "aws.scheduler": scheduledByScheduler} {
 		t.Run(source, func(t *testing.T) {
 			e := newEnv(t, falconsim.Options{}, nil)
-			ev := strings.Replace(scheduled, "aws.events", source, 1)
 			rep, err := e.invoke(context.Background(), t, []byte(ev))
 			require.NoError(t, err)
 
@@ -334,4 +342,15 @@ func TestNearDeadlineReturnsPartialReport(t *testing.T) {
 	assert.Empty(t, rep.Registries.Failed, "no write was cut off mid-way")
 	assertReported(t, sim, rep)
 	assert.Equal(t, false, e.metricLines(t)[0]["complete"])
+}
+
+func TestReportOfEveryTriggerBalances(t *testing.T) {
+	e := newEnv(t, falconsim.Options{}, map[string]string{"PRUNE": "true"})
+	for _, payload := range []string{`{"dry_run":true}`, `{}`, `{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`} {
+		rep, err := e.invoke(context.Background(), t, []byte(payload))
+		require.NoError(t, err)
+		assert.NoError(t, rep.Balanced(), payload)
+		b, _ := json.Marshal(rep)
+		assert.Contains(t, string(b), `"delete_failed"`)
+	}
 }

@@ -31,6 +31,10 @@ const (
 	testFunction  = "ecr-onboard-test"
 )
 
+// ownResource is the custom resource of the stack the test handlers belong
+// to (STACK_ID, STACK_CUSTOM_RESOURCE).
+var ownResource = trigger.CustomResource{StackID: testStackID, LogicalID: testLogicalID}
+
 // env is a Handler wired as in production (through the environment) against
 // the Falcon simulator, with its logs and metrics captured.
 type env struct {
@@ -58,6 +62,8 @@ func newEnvWith(t *testing.T, sim *falconsim.Sim, extraEnv map[string]string) *e
 	e := &env{sim: sim, logs: &syncBuffer{}, metrics: &syncBuffer{}}
 	e.h = &trigger.Handler{
 		Runner:       rn,
+		Resource:     ownResource,
+		Links:        newMemLinks(),
 		Logger:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:      e.metrics,
 		FunctionName: testFunction,
@@ -172,16 +178,34 @@ func (s *cfnServer) one(t *testing.T) cfnReceived {
 	}
 }
 
-// cfnEvent is a custom resource request whose ResponseURL is the server's.
+// none checks that no response was PUT (the handler answers before it
+// returns, so nothing can still be on its way).
+func (s *cfnServer) none(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-s.got:
+		t.Fatalf("a CloudFormation response was sent: %+v", r)
+	default:
+	}
+}
+
+// event is a request of the test stack's custom resource whose ResponseURL
+// is the server's.
 func (s *cfnServer) event(t *testing.T, requestType, physicalID string, props map[string]any) []byte {
+	t.Helper()
+	return s.eventOf(t, testStackID, testLogicalID, requestType, physicalID, props)
+}
+
+// eventOf is a request of any stack's resource whose ResponseURL is the server's.
+func (s *cfnServer) eventOf(t *testing.T, stackID, logicalID, requestType, physicalID string, props map[string]any) []byte {
 	t.Helper()
 	ev := map[string]any{
 		"RequestType":        requestType,
 		"ServiceToken":       "arn:aws:lambda:us-east-1:123456789012:function:" + testFunction,
 		"ResponseURL":        s.URL + "/cloudformation-response?X-Amz-Signature=test",
-		"StackId":            testStackID,
+		"StackId":            stackID,
 		"RequestId":          "req-" + requestType,
-		"LogicalResourceId":  testLogicalID,
+		"LogicalResourceId":  logicalID,
 		"ResourceType":       "Custom::EcrOnboardReconcile",
 		"ResourceProperties": map[string]any{"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x", "ConfigVersion": "v1"},
 	}
