@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// summaryListMax is how many registrations of a kind that may be a whole
+// tenant's (paused, in a state this version does not know, http://) the
+// summary names; the report lists them all.
+const summaryListMax = 10
+
 // WriteSummary prints the report for a person: counts first, then every
 // write, failure (with its hint) and skipped account.
 func (r Report) WriteSummary(w io.Writer) {
@@ -57,8 +62,13 @@ func (r Report) WriteSummary(w io.Writer) {
 		if len(s.notes) > 0 {
 			fmt.Fprintf(w, "\n%s (%d)\n", s.title, len(s.notes))
 		}
-		for _, f := range s.notes {
+		// A whole tenant can be in one state this version does not know:
+		// the first few say what it is, the report lists them all.
+		for _, f := range s.notes[:min(len(s.notes), summaryListMax)] {
 			fmt.Fprintf(w, "  %s\n    state: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
+		}
+		if n := len(s.notes) - summaryListMax; n > 0 {
+			fmt.Fprintf(w, "  … (%d more in the report)\n", n)
 		}
 	}
 	if len(g.Kept) > 0 {
