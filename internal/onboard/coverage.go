@@ -133,6 +133,11 @@ func (r *Report) judgeCoverage(p Plan) {
 	if m.Unusable > 0 {
 		attention("%d registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)", m.Unusable)
 	}
+	// They cover their registries today, but nothing repairs them any more:
+	// ALIAS_PREFIX changed since they were made.
+	if n := len(p.OtherPrefix); n > 0 {
+		attention("%d registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)", n)
+	}
 	c.Clean = len(c.Attention) == 0 && m.Total()-m.Planned == 0
 	switch {
 	case c.Desired > 0:

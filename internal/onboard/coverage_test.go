@@ -223,3 +223,15 @@ func TestSummaryOfCoverageThatIsNotClean(t *testing.T) {
 	changed.Registries.Created = []RegistryRef{{URL: "https://x"}}
 	assert.True(t, s.due(changed, nil, now), "a change is always told")
 }
+
+// Registrations this tool made under another ALIAS_PREFIX still cover their
+// registries, but nothing repairs them any more: a person must look.
+func TestCoverageRaisesRegistrationsOfAnotherPrefix(t *testing.T) {
+	a := acct("100000000001", "us-east-1")
+	f := &fakeFalcon{accounts: []Account{a}, registries: []Registry{ownedBy("old-stack", a, "us-east-1")}}
+	r := runOn(t, &Runner{Falcon: f, Owner: "new-stack"}, Request{})
+	assert.Equal(t, 1, r.Coverage.Present)
+	assert.Equal(t, []string{"1 registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)"},
+		r.Coverage.Attention)
+	assert.Equal(t, 4, r.ExitCode())
+}
