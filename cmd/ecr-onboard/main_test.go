@@ -15,6 +15,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -148,4 +149,24 @@ func TestRegionFlagNeverWidens(t *testing.T) {
 
 func pemOf(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestLogLinesHoldEachKeyOnce: every line the CLI logs (LOG_LEVEL=debug,
+// a real run against the simulator, failures included) is JSON with each
+// key once.
+func TestLogLinesHoldEachKeyOnce(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	falconsim.DemoFixtures(sim)
+	srv := falconsim.StartTLS(sim)
+	defer srv.Close()
+	cert := filepath.Join(t.TempDir(), "sim.pem")
+	require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
+	t.Setenv("SSL_CERT_FILE", cert)
+	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret, "LOG_LEVEL": "debug"}
+
+	code, _, stderr := runCLI([]string{"--json"}, env)
+
+	assert.Equal(t, exitFailed, code, "the demo tenant's broken-trust account fails")
+	assert.NotEmpty(t, stderr, "debug logs")
+	assert.Empty(t, jsonlog.CheckLines(stderr))
 }

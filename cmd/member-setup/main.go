@@ -12,6 +12,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/membersetup"
 )
 
@@ -19,7 +20,7 @@ func main() {
 	cfg := awsapi.EnvConfig()
 	s := &membersetup.Setup{
 		IAM: func(partition string) membersetup.Roles { return iamrole.NewFromConfig(cfg, partition) },
-		Log: slog.New(slog.NewJSONHandler(os.Stdout, nil)),
+		Log: jsonlog.New(os.Stdout, slog.LevelInfo),
 	}
 	lambda.Start(cfn.LambdaWrap(s.Handle))
 }

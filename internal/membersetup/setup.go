@@ -73,7 +73,8 @@ func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (physicalID string, da
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
 		defer cancel()
 	}
-	log := s.Log.With("request_type", string(ev.RequestType), "stack_id", ev.StackID, "logical_resource_id", ev.LogicalResourceID, "physical_resource_id", ev.PhysicalResourceID)
+	// physical_resource_id is the answer's, on the last line alone.
+	log := s.Log.With("request_type", string(ev.RequestType), "stack_id", ev.StackID, "logical_resource_id", ev.LogicalResourceID)
 	defer func() {
 		if err != nil {
 			if msg := err.Error(); len(msg) > maxReason {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/orgtest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trustpolicy"
 )
@@ -58,7 +59,7 @@ func newRig(t *testing.T, bare ...bool) *rig {
 	r := &rig{t: t, iam: iam.NewFromConfig(srv.Config())}
 	r.s = &Setup{
 		IAM: func(partition string) Roles { return iamrole.NewFromConfig(srv.Config(), partition) },
-		Log: slog.New(slog.NewJSONHandler(&r.logs, nil)),
+		Log: jsonlog.New(&r.logs, slog.LevelInfo),
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		assert.Equal(t, http.MethodPut, req.Method)
@@ -71,6 +72,8 @@ func newRig(t *testing.T, bare ...bool) *rig {
 	}))
 	t.Cleanup(rcv.Close)
 	r.url = rcv.URL + "/cloudformation-response"
+	// Every line the handler logged: JSON, each key once.
+	t.Cleanup(func() { assert.Empty(t, jsonlog.CheckLines(r.logs.String())) })
 	return r
 }
 
