@@ -57,8 +57,8 @@ func TestSlogHandlerContract(t *testing.T) {
 
 func TestRepeatedKeys(t *testing.T) {
 	for line, want := range map[string][]string{
-		`{"a":1,"b":2}`:                             nil,
-		`{"a":1,"a":2}`:                             {"a"},
+		`{"a":1,"b":2}`: nil,
+		`{"a":1,"a":2}`: {"a"},
 		`{"a":{"x":1,"x":2},"b":[{"y":1,"y":1}]}`:   {"a.x", "b[0].y"},
 		`{"a":1,"b":{"a":1},"a":{"c":[1,2]},"b":0}`: {"a", "b"},
 		`[{"k":1},{"k":1}]`:                         nil,
