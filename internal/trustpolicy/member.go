@@ -67,6 +67,34 @@ const (
 	AddedToList                   // appended to Principal.AWS's list
 )
 
+var additionNames = []string{NotAdded: "not-added", AddedToString: "added-to-string", AddedToList: "added-to-list"}
+
+func (a Addition) String() string {
+	if int(a) < len(additionNames) && a >= 0 {
+		return additionNames[a]
+	}
+	return fmt.Sprintf("Addition(%d)", int(a))
+}
+
+// MarshalText writes an Addition by name ("added-to-string", ...), so that
+// what is kept of it reads as what it is.
+func (a Addition) MarshalText() ([]byte, error) {
+	if a < 0 || int(a) >= len(additionNames) {
+		return nil, fmt.Errorf("no such Addition: %d", int(a))
+	}
+	return []byte(additionNames[a]), nil
+}
+
+// UnmarshalText reads a name MarshalText writes.
+func (a *Addition) UnmarshalText(b []byte) error {
+	i := slices.Index(additionNames, string(b))
+	if i < 0 {
+		return fmt.Errorf("no such Addition: %q", b)
+	}
+	*a = Addition(i)
+	return nil
+}
+
 // Preparation is the member setup's decision for one CSPM role.
 type Preparation struct {
 	// Principals are the partition's CSPM connector and registry-assessment
