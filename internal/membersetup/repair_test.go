@@ -191,3 +191,40 @@ func TestRepairLeavesAStackWithoutSetupAlone(t *testing.T) {
 	_, err = st.repair(scheduled())
 	assert.ErrorContains(t, err, "no STACK_ID")
 }
+
+// TestCreateTakesOverALeftRecord: a stack deleted with its setup retained
+// leaves its record (marked as being deleted); a new stack of the same name
+// takes it over, undoes it with its own Delete, and its repairs act.
+func TestCreateTakesOverALeftRecord(t *testing.T) {
+	a := newAccount(t)
+	a.role("CSPM", "/", cspmPolicy)
+	st := a.stack("StackSet-again", "")
+	name, _ := recordName(st.id)
+	left := record{PhysicalID: physicalID("the-earlier-stack"), Deleting: true, Roles: map[string]added{"CSPM": {ECRReadOnly: true}}}
+	require.NoError(t, st.s.Record(name).Put(t.Context(), left.String()))
+	a.attach("CSPM", ecrPolicy) // what the earlier stack attached
+
+	created := st.send(cfn.RequestCreate, "", nil)
+	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	assert.Equal(t, "false", created.Data["EcrReadOnlyAttached"], "attached already")
+	a.cspmStackUpdate("CSPM")
+	res, err := st.repair(scheduled())
+	require.NoError(t, err)
+	assert.Equal(t, "prepared", res.Status)
+	assert.True(t, res.TrustPolicyUpdated)
+
+	resp := st.send(cfn.RequestDelete, created.PhysicalResourceID, nil)
+	require.Equal(t, cfn.StatusSuccess, resp.Status, resp.Reason)
+	a.as("CSPM", cspmPolicy, false)
+}
+
+// TestWaitingWithoutRepairs: with RepairIntervalMinutes 0 the stack still
+// succeeds while it waits, and says what will prepare the role.
+func TestWaitingWithoutRepairs(t *testing.T) {
+	a := newAccount(t, true)
+	st := a.stack("StackSet-no-repairs", "")
+	resp := st.send(cfn.RequestCreate, "", map[string]any{"RepairIntervalMinutes": "0"})
+	require.Equal(t, cfn.StatusSuccess, resp.Status, resp.Reason)
+	assert.Equal(t, "waiting", resp.Data["Status"])
+	assert.Contains(t, resp.Reason, "There is no repair schedule (RepairIntervalMinutes 0): once the role exists, change Revision to prepare it")
+}

@@ -108,7 +108,7 @@ func (s *Setup) handle(ctx context.Context, ev cfn.Event, id string) (reply, err
 	if r.PhysicalID != "" && r.PhysicalID != id {
 		s.Log.Warn("the record belonged to another resource of this stack's name; this one takes it over", "record_physical_resource_id", r.PhysicalID)
 	}
-	r.PhysicalID = id
+	r.PhysicalID, r.Deleting = id, false
 	r.readLegacy(id)
 	out, err := s.prepare(ctx, partition, props.roleName, &r)
 	// The record holds every write that succeeded, also when a later one failed.
@@ -224,11 +224,10 @@ func (o outcome) data(stackID, roleName string) map[string]any {
 func (o outcome) reason(interval int) string {
 	var out []string
 	if o.waiting != "" {
-		switch {
-		case interval > 0:
+		if interval > 0 {
 			out = append(out, fmt.Sprintf("waiting for the CSPM role: %s. The setup prepares it within %d minutes of its appearing, with no further step", o.waiting, interval))
-		default:
-			out = append(out, fmt.Sprintf("waiting for the CSPM role: %s. RepairIntervalMinutes is 0: once it exists, change Revision to prepare it", o.waiting))
+		} else {
+			out = append(out, fmt.Sprintf("waiting for the CSPM role: %s. There is no repair schedule (RepairIntervalMinutes 0): once the role exists, change Revision to prepare it", o.waiting))
 		}
 	}
 	return strings.Join(append(out, o.left...), "; ")
