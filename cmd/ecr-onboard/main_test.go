@@ -120,17 +120,23 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 	assert.Equal(t, 1, report.Registries.Unchanged)
 }
 
-// --region narrows; it never stands in for the active regions CSPM does not
-// list (888888888888 has none, REGIONS is unset).
-func TestRegionFlagNeverWidens(t *testing.T) {
+// demoTenant serves the demo tenant over TLS for t (trusted through
+// SSL_CERT_FILE) and returns it with the CLI's environment for it.
+func demoTenant(t *testing.T) (*falconsim.Sim, map[string]string) {
 	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
 	falconsim.DemoFixtures(sim)
 	srv := falconsim.StartTLS(sim)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	cert := filepath.Join(t.TempDir(), "sim.pem")
 	require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
 	t.Setenv("SSL_CERT_FILE", cert)
-	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+	return sim, map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+}
+
+// --region narrows; it never stands in for the active regions CSPM does not
+// list (888888888888 has none, REGIONS is unset).
+func TestRegionFlagNeverWidens(t *testing.T) {
+	sim, env := demoTenant(t)
 
 	code, stdout, stderr := runCLI([]string{"--json", "--region", "eu-west-1"}, env)
 
@@ -155,14 +161,8 @@ func pemOf(der []byte) []byte {
 // a real run against the simulator, failures included) is JSON with each
 // key once.
 func TestLogLinesHoldEachKeyOnce(t *testing.T) {
-	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
-	falconsim.DemoFixtures(sim)
-	srv := falconsim.StartTLS(sim)
-	defer srv.Close()
-	cert := filepath.Join(t.TempDir(), "sim.pem")
-	require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
-	t.Setenv("SSL_CERT_FILE", cert)
-	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret, "LOG_LEVEL": "debug"}
+	_, env := demoTenant(t)
+	env["LOG_LEVEL"] = "debug"
 
 	code, _, stderr := runCLI([]string{"--json"}, env)
 

@@ -35,15 +35,10 @@ func (s *Setup) Repair(ctx context.Context, trigger string) (Repaired, error) {
 	if s.StackID == "" {
 		return Repaired{}, errors.New("this function has no STACK_ID: deploy it with deploy/member/template.yaml of this version to repair")
 	}
-	partition, err := partitionOf(s.StackID)
+	partition, store, err := s.open(s.StackID)
 	if err != nil {
 		return Repaired{}, err
 	}
-	name, err := recordName(s.StackID)
-	if err != nil {
-		return Repaired{}, err
-	}
-	store := s.Record(name)
 	r, found, err := loadRecord(ctx, store)
 	switch {
 	case err != nil:

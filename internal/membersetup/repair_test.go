@@ -31,8 +31,7 @@ func TestRoleCreatedAfterTheStack(t *testing.T) {
 			}
 			st := a.stack("StackSet-"+role, tc.cspmRoleName)
 			props := map[string]any{"CspmRoleName": tc.cspmRoleName, "Revision": "1", "RepairIntervalMinutes": "5"}
-			created := st.send(cfn.RequestCreate, "", props)
-			require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+			created := st.create(props)
 			assert.Equal(t, "waiting", created.Data["Status"])
 			assert.Equal(t, tc.roleArn, created.Data["RoleArn"], "a valid ARN, for the trust reader's policy")
 			assert.Contains(t, created.Reason, "waiting for the CSPM role: ")
@@ -81,8 +80,7 @@ func TestRewrittenRoleIsPreparedOnce(t *testing.T) {
 	a := newAccount(t)
 	a.role("CSPM", "/", cspmPolicy)
 	st := a.stack("StackSet-rewritten", "")
-	created := st.send(cfn.RequestCreate, "", nil)
-	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	st.create(nil)
 	writes := len(a.Writes())
 
 	a.cspmStackUpdate("CSPM")
@@ -111,8 +109,7 @@ func TestRepairRefuses(t *testing.T) {
 	a := newAccount(t)
 	a.role("CSPM", "/", cspmPolicy)
 	st := a.stack("StackSet-refuses", "")
-	created := st.send(cfn.RequestCreate, "", nil)
-	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	st.create(nil)
 	writes := len(a.Writes())
 
 	open := strings.Replace(cspmPolicy, `"Statement": [`, `"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}, `, 1)
@@ -139,8 +136,7 @@ func TestDeleteRemovesWhatRepairsAdded(t *testing.T) {
 	a.role("CSPM", "/", inSecondStatement)
 	a.attach("CSPM", ecrPolicy)
 	st := a.stack("StackSet-repaired", "CSPM")
-	created := st.send(cfn.RequestCreate, "", map[string]any{"CspmRoleName": "CSPM"})
-	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	created := st.create(map[string]any{"CspmRoleName": "CSPM"})
 	assert.Empty(t, a.Writes(), "ready as it was")
 
 	a.cspmStackUpdate("CSPM") // the second statement is gone
@@ -166,8 +162,7 @@ func TestRepairLeavesAStackWithoutSetupAlone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "idle", res.Status)
 
-	created := st.send(cfn.RequestCreate, "", nil)
-	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	created := st.create(nil)
 	name, _ := recordName(st.id)
 	rec := st.s.Record(name)
 	r, _, err := loadRecord(t.Context(), rec)
@@ -204,8 +199,7 @@ func TestCreateTakesOverALeftRecord(t *testing.T) {
 	require.NoError(t, st.s.Record(name).Put(t.Context(), left.String()))
 	a.attach("CSPM", ecrPolicy) // what the earlier stack attached
 
-	created := st.send(cfn.RequestCreate, "", nil)
-	require.Equal(t, cfn.StatusSuccess, created.Status, created.Reason)
+	created := st.create(nil)
 	assert.Equal(t, "false", created.Data["EcrReadOnlyAttached"], "attached already")
 	a.cspmStackUpdate("CSPM")
 	res, err := st.repair(scheduled())

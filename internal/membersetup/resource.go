@@ -81,15 +81,10 @@ func (s *Setup) Answer(ctx context.Context, ev cfn.Event) (err error) {
 
 // handle does what the request asks of the resource whose ID is id.
 func (s *Setup) handle(ctx context.Context, ev cfn.Event, id string) (reply, error) {
-	partition, err := partitionOf(ev.StackID)
+	partition, store, err := s.open(ev.StackID)
 	if err != nil {
 		return reply{}, err
 	}
-	name, err := recordName(ev.StackID)
-	if err != nil {
-		return reply{}, err
-	}
-	store := s.Record(name)
 	switch ev.RequestType {
 	case cfn.RequestDelete:
 		return s.remove(ctx, partition, store, id)

@@ -240,6 +240,14 @@ func (st *memberStack) send(typ cfn.RequestType, physicalID string, props map[st
 	return resp
 }
 
+// create sends a Create that must succeed.
+func (st *memberStack) create(props map[string]any) cfn.Response {
+	st.a.t.Helper()
+	resp := st.send(cfn.RequestCreate, "", props)
+	require.Equal(st.a.t, cfn.StatusSuccess, resp.Status, resp.Reason)
+	return resp
+}
+
 // scheduled and iamEvent are the repair's triggers as EventBridge delivers
 // them (a rule's schedule; an IAM call recorded by CloudTrail, as the
 // member template's rule matches it).

@@ -298,6 +298,18 @@ func leftPrincipal(role, why string) string {
 	return fmt.Sprintf("the registry-assessment principal stays in the trust policy of role %s, as IAM refuses to save that policy: %s. Remove the registry-assessment principal from the CSPM statement by hand once that is fixed (REMOVAL_GUIDE.md)", role, why)
 }
 
+// open is a stack's partition and record.
+func (s *Setup) open(stackID string) (partition string, store Record, err error) {
+	if partition, err = partitionOf(stackID); err != nil {
+		return "", nil, err
+	}
+	name, err := recordName(stackID)
+	if err != nil {
+		return "", nil, err
+	}
+	return partition, s.Record(name), nil
+}
+
 // partitionOf is the partition of a stack ARN (arn:PARTITION:cloudformation:…).
 func partitionOf(stackID string) (string, error) {
 	parts := strings.SplitN(stackID, ":", 4)
