@@ -242,15 +242,15 @@ func TestRoleChangeAndItsRollback(t *testing.T) {
 // AWS's managed policies) recorded that write, and the Delete takes it back.
 func TestDeleteAfterAFailedCreate(t *testing.T) {
 	t.Run("refused before writing", func(t *testing.T) {
-		a := newAccount(t, true)
-		star := `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}`
+		a := newAccount(t)
+		star := `{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}`
 		for i, start := range starts {
-			if start.ecr {
-				continue // no managed policies here
-			}
 			role := fmt.Sprintf("CSPM-%d", i)
-			trust := strings.Replace(start.trust, `"Statement": [`, `"Statement": [`+strings.TrimSuffix(strings.TrimPrefix(star, `{"Version": "2012-10-17", "Statement": [`), "]}")+`, `, 1)
+			trust := strings.Replace(start.trust, `"Statement": [`, `"Statement": [`+star+`, `, 1)
 			a.role(role, "/", trust)
+			if start.ecr {
+				a.attach(role, ecrPolicy)
+			}
 			st := a.stack("StackSet-"+role, role)
 			resp := st.send(cfn.RequestCreate, "", map[string]any{"CspmRoleName": role})
 			require.Equal(t, cfn.StatusFailed, resp.Status, start.name)
@@ -258,7 +258,7 @@ func TestDeleteAfterAFailedCreate(t *testing.T) {
 			assert.Equal(t, physicalID("req-Create-0"), resp.PhysicalResourceID)
 			resp = st.send(cfn.RequestDelete, resp.PhysicalResourceID, nil)
 			require.Equal(t, cfn.StatusSuccess, resp.Status, resp.Reason)
-			a.as(role, trust, false)
+			a.as(role, trust, start.ecr)
 		}
 		assert.Empty(t, a.Writes())
 	})
