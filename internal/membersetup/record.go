@@ -48,9 +48,8 @@ func recordName(stackID string) (string, error) {
 
 // record is what this setup added, as kept in the parameter (JSON).
 type record struct {
-	// PhysicalID is the custom resource's ID; "" until a Create or an
-	// Update of this version wrote it (a repair of a stack created by an
-	// earlier version does not know it).
+	// PhysicalID is the custom resource's ID, set by the Create or Update
+	// that wrote the record (repairs act only on a record that has one).
 	PhysicalID string `json:"physical_resource_id,omitempty"`
 	// Deleting is set when the stack's Delete begins: repairs then leave
 	// everything alone.
