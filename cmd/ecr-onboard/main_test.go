@@ -21,6 +21,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -129,17 +130,24 @@ func TestBinaryJSONReportAgainstSimulatorServer(t *testing.T) {
 	assert.Equal(t, 1, report.Registries.Unchanged)
 }
 
-// --region narrows; it never stands in for the active regions CSPM does not
-// list (888888888888 has none, REGIONS is unset).
-func TestRegionFlagNeverWidens(t *testing.T) {
+// demoTenant serves the demo tenant over TLS for t (trusted through
+// SSL_CERT_FILE) and returns it with the CLI's environment for it.
+func demoTenant(t *testing.T) (*falconsim.Sim, map[string]string) {
 	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
 	falconsim.DemoFixtures(sim)
 	srv := falconsim.StartTLS(sim)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	cert := filepath.Join(t.TempDir(), "sim.pem")
 	require.NoError(t, os.WriteFile(cert, pemOf(srv.Certificate().Raw), 0o600))
 	t.Setenv("SSL_CERT_FILE", cert)
-	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret}
+	return sim, map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret,
+		"TRUST_PROPAGATION_WAIT": "0"} // the broken-trust account is not waited for
+}
+
+// --region narrows; it never stands in for the active regions CSPM does not
+// list (888888888888 has none, REGIONS is unset).
+func TestRegionFlagNeverWidens(t *testing.T) {
+	sim, env := demoTenant(t)
 
 	code, stdout, stderr := runCLI([]string{"--json", "--region", "eu-west-1"}, env)
 
@@ -240,4 +248,18 @@ func TestSimulateServesAGeneratedOrganization(t *testing.T) {
 
 	cancel()
 	assert.Equal(t, exitOK, <-done)
+}
+
+// TestLogLinesHoldEachKeyOnce: every line the CLI logs (LOG_LEVEL=debug,
+// a real run against the simulator, failures included) is JSON with each
+// key once.
+func TestLogLinesHoldEachKeyOnce(t *testing.T) {
+	_, env := demoTenant(t)
+	env["LOG_LEVEL"] = "debug"
+
+	code, _, stderr := runCLI([]string{"--json"}, env)
+
+	assert.Equal(t, exitFailed, code, "the demo tenant's broken-trust account fails")
+	assert.NotEmpty(t, stderr, "debug logs")
+	assert.Empty(t, jsonlog.CheckLines(stderr))
 }

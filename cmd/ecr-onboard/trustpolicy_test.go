@@ -339,6 +339,12 @@ func TestTrustPolicyApplyRefusals(t *testing.T) {
 	}{
 		`"*" principal`:     {policyDoc(cspmStmt(tpCondition), `{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}`), `any AWS principal ("*")`},
 		"missing condition": {policyDoc(cspmStmt("")), "has no sts:ExternalId condition"},
+		// moto saves a unique ID where IAM refuses it (MalformedPolicyDocument):
+		// the helper must refuse before writing, naming the statement.
+		"a deleted role's unique ID": {
+			policyDoc(cspmStmt(tpCondition), `{"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"AROADBQP57FF2AEXAMPLE"},"Action":"sts:AssumeRole"}`),
+			`statement 2 ("Ops") names AROADBQP57FF2AEXAMPLE, the unique ID IAM shows in place of a deleted IAM role or user`,
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newTPRig(t, m)
@@ -432,4 +438,32 @@ func TestTrustPolicyUsage(t *testing.T) {
 	code, _, stderr := (&tpRig{env: map[string]string{}}).run("--account", tpAccount)
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "configuration error")
+}
+
+// TestTrustPolicyForAnOrganizationMember: CSPM registers an AWS
+// Organization with one role name and one external ID for every member;
+// the helper prints, checks and applies the policy of a member all the same
+// (a shared ID is no refusal).
+func TestTrustPolicyForAnOrganizationMember(t *testing.T) {
+	const member, other = "333344445555", "444455556666"
+	role := func(account string) string { return "arn:aws:iam::" + account + ":role/" + tpRoleName }
+	r := newTPRig(t, startMotoIAM(t, member))
+	r.sim.AddAccounts(
+		falconsim.Account{ID: member, Type: "commercial", RoleARN: role(member), ExternalID: tpExtID, Regions: []string{"us-east-1"}},
+		falconsim.Account{ID: other, Type: "commercial", RoleARN: role(other), ExternalID: tpExtID, Regions: []string{"us-east-1"}},
+	)
+	r.iam.AddRole(t, role(member), policyDoc(cspmStmt(tpCondition)))
+
+	code, stdout, stderr := r.run("--account", member)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, tpExtID)
+	code, stdout, stderr = r.run("--account", member, "--check")
+	assert.Equal(t, exitFailed, code, stderr)
+	assert.Contains(t, stdout, "missing: the registry-assessment principal")
+	code, stdout, stderr = r.run("--account", member, "--apply", "--yes")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "updated the trust policy of "+role(member))
+	code, _, stderr = r.run("--account", member, "--check")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.NotContains(t, stdout+stderr, "shared")
 }

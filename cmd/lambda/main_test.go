@@ -20,6 +20,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/demo"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falconsim"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/rietest"
@@ -330,6 +331,8 @@ func checkOutput(t *testing.T, out rietest.Output) []map[string]any {
 		if !assert.NoError(t, json.Unmarshal([]byte(line), &m), "not a JSON line: %s", line) {
 			continue
 		}
+		repeated, _ := jsonlog.RepeatedKeys([]byte(line))
+		assert.Empty(t, repeated, "one key, one value: %s", line)
 		lines = append(lines, m)
 		if _, emf := m["_aws"]; emf {
 			assert.NotEmpty(t, m["run_id"], "EMF record without run_id: %s", line)

@@ -1,25 +1,33 @@
-// Command member-setup is the member-account custom resource of
+// Command member-setup is the member-account function of
 // deploy/member/template.yaml (built as "bootstrap" for provided.al2023). It
-// only wires: internal/membersetup prepares the account's CSPM role.
+// only wires: internal/membersetup prepares the account's CSPM role, on its
+// stack's custom resource requests and on its repair schedule and IAM
+// events. Its environment (set by the template): STACK_ID, the member
+// stack's ARN; CSPM_ROLE_NAME, the stack's CspmRoleName.
 package main
 
 import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/membersetup"
 )
 
 func main() {
 	cfg := awsapi.EnvConfig()
+	parameters := ssm.NewFromConfig(cfg)
 	s := &membersetup.Setup{
-		IAM: func(partition string) membersetup.Roles { return iamrole.NewFromConfig(cfg, partition) },
-		Log: slog.New(slog.NewJSONHandler(os.Stdout, nil)),
+		IAM:      func(partition string) membersetup.Roles { return iamrole.NewFromConfig(cfg, partition) },
+		Record:   func(name string) membersetup.Record { return awsapi.Parameter{SSM: parameters, Name: name} },
+		Log:      jsonlog.New(os.Stdout, slog.LevelInfo),
+		StackID:  os.Getenv("STACK_ID"),
+		RoleName: os.Getenv("CSPM_ROLE_NAME"),
 	}
-	lambda.Start(cfn.LambdaWrap(s.Handle))
+	lambda.Start(s.Invoke)
 }

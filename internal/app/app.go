@@ -21,6 +21,7 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/credentials"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/falcon"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -154,7 +155,8 @@ func logger(d Deps) *slog.Logger {
 	return slog.Default()
 }
 
-// NewLogger is the JSON logger every part logs through.
+// NewLogger is the JSON logger every part logs through (jsonlog: one value
+// per key on every line).
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return jsonlog.New(w, level)
 }

@@ -30,12 +30,16 @@ func TestMemberTemplateShape(t *testing.T) {
 	d := loadMember(t)
 	assert.Nil(t, d.raw["Transform"], "a plain template: StackSets take it as it is")
 	want := map[string]string{
-		"MemberSetupRole":     "AWS::IAM::Role",
-		"MemberSetupFunction": "AWS::Lambda::Function",
-		"MemberSetupLogGroup": "AWS::Logs::LogGroup",
-		"MemberSetupPolicy":   "AWS::IAM::RolePolicy",
-		setupID:               "Custom::EcrOnboardCspmRole",
-		readerID:              "AWS::IAM::Role",
+		"MemberSetupRole":             "AWS::IAM::Role",
+		"MemberSetupFunction":         "AWS::Lambda::Function",
+		"MemberSetupLogGroup":         "AWS::Logs::LogGroup",
+		"MemberSetupPolicy":           "AWS::IAM::RolePolicy",
+		setupID:                       "Custom::EcrOnboardCspmRole",
+		readerID:                      "AWS::IAM::Role",
+		"RepairSchedule":              "AWS::Events::Rule",
+		"RepairSchedulePermission":    "AWS::Lambda::Permission",
+		"RepairOnIamChange":           "AWS::Events::Rule",
+		"RepairOnIamChangePermission": "AWS::Lambda::Permission",
 	}
 	got := map[string]string{}
 	for id, r := range d.section("Resources") {
@@ -52,6 +56,11 @@ func TestMemberTemplateShape(t *testing.T) {
 	assert.Equal(t, "bootstrap", fn["Handler"])
 	assert.Equal(t, map[string]any{"S3Bucket": map[string]any{"Ref": "CodeS3Bucket"}, "S3Key": map[string]any{"Ref": "CodeS3Key"}}, fn["Code"])
 	assert.Equal(t, map[string]any{"Fn::Sub": "/aws/lambda/${MemberSetupFunction}"}, d.properties("MemberSetupLogGroup")["LogGroupName"])
+	// cmd/member-setup reads these two, and nothing else.
+	assert.Equal(t, map[string]any{"Variables": map[string]any{
+		"STACK_ID":       map[string]any{"Ref": "AWS::StackId"},
+		"CSPM_ROLE_NAME": map[string]any{"Ref": "CspmRoleName"},
+	}}, fn["Environment"])
 }
 
 // TestMemberSetupResource: the custom resource's properties are exactly those internal/membersetup
@@ -65,13 +74,13 @@ func TestMemberSetupResource(t *testing.T) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	assert.Equal(t, []string{"CspmRoleName", "Revision", "ServiceToken"}, names)
+	assert.Equal(t, []string{"CspmRoleName", "RepairIntervalMinutes", "Revision", "ServiceToken"}, names)
 	assert.Equal(t, map[string]any{"Fn::GetAtt": "MemberSetupFunction.Arn"}, props["ServiceToken"])
 	assert.ElementsMatch(t, []any{"MemberSetupPolicy", "MemberSetupLogGroup"}, d.resource(setupID)["DependsOn"])
 
 	// Outputs and the reader use only the attributes the function answers with
 	// (internal/membersetup TestCreateUpdateDelete pins its Data).
-	answered := []string{"RoleArn", "RoleName", "RegistryPrincipal", "TrustPolicyUpdated", "EcrReadOnlyAttached"}
+	answered := []string{"Status", "RoleArn", "RoleName", "RegistryPrincipal", "TrustPolicyUpdated", "EcrReadOnlyAttached"}
 	for _, m := range regexp.MustCompile(setupID+`\.(\w+)`).FindAllStringSubmatch(mustRead(t, memberPath), -1) {
 		assert.Contains(t, answered, m[1])
 	}
@@ -79,7 +88,8 @@ func TestMemberSetupResource(t *testing.T) {
 
 // TestMemberSetupLeastPrivilege: the setup function may change trust policies of this account's
 // roles only (the CSPM role alone when named), attach and detach only the ECR read-only policy,
-// and list roles only when it has to find the CSPM role.
+// list roles only when it has to find the CSPM role, and keep its record in its stack's one
+// parameter. Nothing outside the member account.
 func TestMemberSetupLeastPrivilege(t *testing.T) {
 	d := loadMember(t)
 	roleScope := map[string]any{"Fn::If": []any{"HasCspmRoleName",
@@ -103,7 +113,13 @@ func TestMemberSetupLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(actions)
 	assert.Equal(t, []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:GetRole", "iam:ListAttachedRolePolicies",
-		"iam:ListRoles", "iam:UpdateAssumeRolePolicy", "logs:CreateLogStream", "logs:PutLogEvents"}, actions)
+		"iam:ListRoles", "iam:UpdateAssumeRolePolicy", "logs:CreateLogStream", "logs:PutLogEvents",
+		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"}, actions)
+	for _, a := range []string{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"} {
+		// internal/membersetup recordName
+		assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/ecr-onboard/member/${AWS::StackName}"},
+			byAction[a].body["Resource"], a)
+	}
 	for _, a := range []string{"iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy", "iam:DetachRolePolicy"} {
 		assert.Equal(t, roleScope, byAction[a].body["Resource"], a)
 	}
@@ -136,7 +152,14 @@ func TestTrustReaderRole(t *testing.T) {
 	}
 	require.Len(t, reader, 1)
 	assert.Equal(t, "iam:GetRole", reader[0].body["Action"])
-	assert.Equal(t, map[string]any{"Fn::GetAtt": setupID + ".RoleArn"}, reader[0].body["Resource"])
+	// By name when CspmRoleName is set (valid before the role exists); else the role found.
+	assert.Equal(t, map[string]any{"Fn::If": []any{"HasCspmRoleName",
+		[]any{
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${CspmRoleName}"},
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*/${CspmRoleName}"},
+		},
+		map[string]any{"Fn::GetAtt": setupID + ".RoleArn"},
+	}}, reader[0].body["Resource"])
 
 	rule, _ := d.section("Rules")["TrustReaderNeedsTheOnboardingRole"].(map[string]any)
 	require.NotNil(t, rule, "TrustReader=true without the onboarding role or organisation is refused at deploy time")
@@ -219,4 +242,52 @@ func TestReadmeStackSetUpdatesKeepEveryParameter(t *testing.T) {
 	for name := range d.typed.Parameters {
 		assert.Contains(t, readme, name, "README names member parameter %s", name)
 	}
+}
+
+// TestMemberRepairs: the repair schedule and IAM's events invoke the setup function, and nothing
+// else may; both go before the custom resource when the stack is deleted (they depend on it); the
+// IAM rule exists only where IAM's events arrive (the partition's IAM home region), matches the
+// changes that can undo the setup, and leaves out the function's own writes; RepairIntervalMinutes
+// 0 removes both.
+func TestMemberRepairs(t *testing.T) {
+	d := loadMember(t)
+	fnArn := map[string]any{"Fn::GetAtt": "MemberSetupFunction.Arn"}
+	for rule, condition := range map[string]string{"RepairSchedule": "Repairs", "RepairOnIamChange": "RepairsOnIamEvents"} {
+		r := d.resource(rule)
+		assert.Equal(t, condition, r["Condition"], rule)
+		assert.Equal(t, setupID, r["DependsOn"], rule)
+		assert.Equal(t, []any{map[string]any{"Id": "member-setup", "Arn": fnArn}}, d.properties(rule)["Targets"], rule)
+		assert.Equal(t, "ENABLED", d.properties(rule)["State"], rule)
+		perm := d.resource(rule + "Permission")
+		assert.Equal(t, condition, perm["Condition"], rule)
+		assert.Equal(t, map[string]any{"FunctionName": map[string]any{"Ref": "MemberSetupFunction"}, "Action": "lambda:InvokeFunction",
+			"Principal": "events.amazonaws.com", "SourceArn": map[string]any{"Fn::GetAtt": rule + ".Arn"}}, perm["Properties"], rule)
+	}
+	assert.Equal(t, map[string]any{"Fn::Sub": "rate(${RepairIntervalMinutes} minutes)"}, d.properties("RepairSchedule")["ScheduleExpression"])
+
+	conditions := d.section("Conditions")
+	assert.Equal(t, map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "RepairIntervalMinutes"}, "0"}}}}, conditions["Repairs"])
+	assert.Equal(t, map[string]any{"Fn::Or": []any{
+		map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "AWS::Region"}, "us-east-1"}},
+		map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "AWS::Region"}, "us-gov-west-1"}},
+	}}, conditions["InIamHomeRegion"])
+	assert.Equal(t, map[string]any{"Fn::And": []any{"Repairs", "InIamHomeRegion"}}, conditions["RepairsOnIamEvents"]) // !Condition, as parsed
+
+	pattern, _ := d.properties("RepairOnIamChange")["EventPattern"].(map[string]any)
+	require.NotNil(t, pattern)
+	assert.Equal(t, []any{"aws.iam"}, pattern["source"])
+	assert.Equal(t, []any{"AWS API Call via CloudTrail"}, pattern["detail-type"])
+	detail, _ := pattern["detail"].(map[string]any)
+	assert.Equal(t, []any{"iam.amazonaws.com"}, detail["eventSource"])
+	assert.Equal(t, []any{"CreateRole", "UpdateAssumeRolePolicy", "DetachRolePolicy"}, detail["eventName"])
+	assert.Equal(t, map[string]any{"arn": []any{map[string]any{"anything-but": map[string]any{
+		"prefix": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/${MemberSetupRole}/"}}}}}, detail["userIdentity"],
+		"the function's own writes do not trigger it")
+	assert.Equal(t, map[string]any{"Fn::If": []any{"HasCspmRoleName", map[string]any{"roleName": []any{map[string]any{"Ref": "CspmRoleName"}}},
+		map[string]any{"Ref": "AWS::NoValue"}}}, detail["requestParameters"])
+
+	interval := d.typed.Parameters["RepairIntervalMinutes"]
+	assert.Equal(t, "Number", interval.Type)
+	assert.Equal(t, "5", stringOf(interval.Default))
+	assert.Equal(t, map[string]any{"Ref": "RepairIntervalMinutes"}, d.properties(setupID)["RepairIntervalMinutes"], "the setup says when it repairs")
 }

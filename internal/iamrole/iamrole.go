@@ -28,6 +28,11 @@ var ErrNoSuchRole = errors.New("no such IAM role")
 // ErrAccessDenied is returned when the credentials may not make the call.
 var ErrAccessDenied = errors.New("access denied")
 
+// ErrMalformedPolicy is returned when IAM refuses a policy document
+// (MalformedPolicyDocument: e.g. a principal that is not an ARN, an account
+// or "*", such as a deleted role's unique ID). Sending it again cannot help.
+var ErrMalformedPolicy = errors.New("IAM refused the policy document")
+
 // API is the part of the IAM client used here.
 type API interface {
 	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
@@ -186,6 +191,10 @@ func wrap(op, name string, err error) error {
 	var notFound *types.NoSuchEntityException
 	if errors.As(err, &notFound) {
 		return fmt.Errorf("%s: %w in the account of the AWS credentials (%w)", what, ErrNoSuchRole, err)
+	}
+	var malformed *types.MalformedPolicyDocumentException
+	if errors.As(err, &malformed) {
+		return fmt.Errorf("%s: %w: %w", what, ErrMalformedPolicy, err)
 	}
 	if Denied(err) {
 		return fmt.Errorf("%s: %w (the AWS credentials need %s on the role): %w", what, ErrAccessDenied, op, err)

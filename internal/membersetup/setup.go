@@ -1,24 +1,30 @@
-// Package membersetup is the member-account custom resource of
+// Package membersetup is the member-account function of
 // deploy/member/template.yaml: it prepares the account's CSPM role for
-// Container Security registry assessment. The registry-assessment principal
-// of the account's partition joins the statement that trusts CrowdStrike's
-// CSPM connector, under the sts:ExternalId condition already there (read
-// from the role, never configured); the role gets
-// AmazonEC2ContainerRegistryReadOnly. Roles that trust "*" or let
-// CrowdStrike in without an external ID are refused (the rules are
-// internal/trustpolicy's). Stack deletion undoes exactly what was added,
-// as the physical ID records it. No Falcon API call, no external ID in any
-// property, response or log line.
+// Container Security registry assessment, and keeps it prepared. The
+// registry-assessment principal of the account's partition joins the
+// statement that trusts CrowdStrike's CSPM connector, under the
+// sts:ExternalId condition already there (read from the role, never
+// configured); the role gets AmazonEC2ContainerRegistryReadOnly. Roles that
+// trust "*", let CrowdStrike in without an external ID, or that IAM would
+// refuse to save are refused (the rules are internal/trustpolicy's).
+//
+// Three things invoke it: the stack's custom resource (resource.go: Create
+// and Update prepare, Delete undoes what the setup added), a schedule and
+// IAM's change events (repair.go: the same preparation, so that a CSPM role
+// created after the stack, or rewritten by CrowdStrike's CSPM stack, is
+// prepared with no one in the loop). What the setup added is kept in a
+// record (record.go), never in the resource's identity. No Falcon API call,
+// no external ID in any property, response, record or log line.
 package membersetup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 
@@ -37,153 +43,174 @@ type Roles interface {
 	DetachPolicy(ctx context.Context, name, policyARN string) error
 }
 
-// Setup answers the member stack's custom resource (Custom::EcrOnboardCspmRole).
+// Record is where the setup keeps what it added (awsapi.Parameter): one
+// value, read and written whole.
+type Record interface {
+	Get(ctx context.Context) (value string, found bool, err error)
+	Put(ctx context.Context, value string) error
+	Delete(ctx context.Context) error
+}
+
+// Setup is the function.
 type Setup struct {
 	// IAM is the account's IAM in partition.
 	IAM func(partition string) Roles
-	Log *slog.Logger
+	// Record opens the record of the given name (recordName).
+	Record func(name string) Record
+	Log    *slog.Logger
+	// StackID is the ARN of the member stack the function belongs to (its
+	// environment): custom resource requests of any other stack are
+	// refused unanswered, and repairs work on its record, in its
+	// partition. "" (a function deployed by an earlier template): every
+	// custom resource request is answered, and nothing is repaired.
+	StackID string
+	// RoleName is the stack's CspmRoleName, for repairs ("": find it).
+	RoleName string
 }
 
 // Properties the custom resource may have. Anything else is refused: in
 // particular, nothing here ever takes an external ID.
 const (
-	propRoleName = "CspmRoleName" // "": find the CSPM role
-	propRevision = "Revision"     // ignored: changing it makes CloudFormation send an Update (re-apply)
+	propRoleName = "CspmRoleName"          // "": find the CSPM role
+	propRevision = "Revision"              // ignored: changing it makes CloudFormation send an Update (re-apply)
+	propInterval = "RepairIntervalMinutes" // the repair schedule, for the reasons given; "0": none
 )
-
-// deadlineMargin: work stops this long before the invocation's deadline, so
-// that cfn.LambdaWrap still answers CloudFormation.
-const deadlineMargin = 5 * time.Second
-
-// maxReason bounds the Reason sent to CloudFormation (the response must stay
-// under 4 KB).
-const maxReason = 1500
 
 // ecrReadOnly is the managed policy that gives image assessment ECR read access.
 func ecrReadOnly(partition string) string {
 	return "arn:" + partition + ":iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
 }
 
-// Handle is a cfn.CustomResourceFunction: Create and Update prepare the CSPM
-// role (and return what was done as the physical ID), Delete undoes exactly
-// that. A returned error is answered FAILED with the error as the reason.
-func (s *Setup) Handle(ctx context.Context, ev cfn.Event) (physicalID string, data map[string]any, err error) {
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-deadlineMargin))
-		defer cancel()
+// Invoke is the Lambda handler: a CloudFormation custom resource request
+// (answered at its ResponseURL, always, unless it is another stack's), or
+// an EventBridge event asking for a repair (a schedule, or an IAM change
+// delivered by CloudTrail; what the event says is not used: it only says
+// "look now"). Anything else is an error.
+func (s *Setup) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
+	var probe struct {
+		RequestType string `json:"RequestType"`
+		StackID     string `json:"StackId"`
+		Source      string `json:"source"`
+		DetailType  string `json:"detail-type"`
 	}
-	log := s.Log.With("request_type", string(ev.RequestType), "stack_id", ev.StackID, "logical_resource_id", ev.LogicalResourceID, "physical_resource_id", ev.PhysicalResourceID)
-	defer func() {
-		if err != nil {
-			if msg := err.Error(); len(msg) > maxReason {
-				err = errors.New(msg[:maxReason] + " …")
-			}
-			log.Error("failed", "physical_resource_id", physicalID, "reason", err.Error())
-		} else {
-			log.Info("done", "physical_resource_id", physicalID, "data", data)
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("unsupported event: %w", err)
+	}
+	switch {
+	case probe.RequestType != "":
+		var ev cfn.Event
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("custom resource request: %w", err)
 		}
-	}()
-
-	partition, err := partitionOf(ev.StackID)
-	if err != nil {
-		return ev.PhysicalResourceID, nil, err
+		if s.StackID != "" && ev.StackID != s.StackID {
+			return nil, fmt.Errorf("custom resource request of stack %q refused, unanswered: this function belongs to stack %s", ev.StackID, s.StackID)
+		}
+		return nil, s.Answer(ctx, ev)
+	case probe.Source == "aws.events" && probe.DetailType == "Scheduled Event",
+		probe.Source == "aws.iam" && probe.DetailType == "AWS API Call via CloudTrail":
+		return s.Repair(ctx, probe.Source)
 	}
-	switch ev.RequestType {
-	case cfn.RequestDelete:
-		return s.undo(ctx, partition, ev.PhysicalResourceID)
-	case cfn.RequestCreate, cfn.RequestUpdate:
-	default:
-		return ev.PhysicalResourceID, nil, fmt.Errorf("unsupported RequestType %q", ev.RequestType)
-	}
-	var before applied
-	if ev.RequestType == cfn.RequestUpdate {
-		before, _ = parseApplied(ev.PhysicalResourceID)
-	}
-	roleName, err := properties(ev.ResourceProperties)
-	if err != nil {
-		return failedID(ev, before), nil, err
-	}
-	return s.apply(ctx, partition, roleName, before)
+	return nil, fmt.Errorf("unsupported event (source %q, detail-type %q): this function takes its stack's custom resource requests, its schedule and IAM's CloudTrail events", probe.Source, probe.DetailType)
 }
 
-// failedID is the physical ID of a request that failed before touching
-// anything: on Create, one that Delete recognises as "nothing done"; on
-// Update, the one CloudFormation has (it still describes what was done).
-func failedID(ev cfn.Event, before applied) string {
-	if ev.RequestType == cfn.RequestCreate {
-		return applied{}.ID()
-	}
-	if before.Role == "" {
-		return applied{}.ID()
-	}
-	return before.ID()
+// outcome is what one preparation found and did.
+type outcome struct {
+	partition string
+	role      iamrole.Role // zero while waiting
+	// waiting says why there is no CSPM role to prepare yet ("" when
+	// there is one).
+	waiting        string
+	trustUpdated   bool
+	policyAttached bool
+	// left are what could not be undone in roles the setup is no longer for.
+	left []string
 }
 
-// apply prepares the CSPM role: the registry-assessment principal joins its
-// CSPM statement (under the external ID already there), and it gets ECR read
-// access. before is what earlier requests did to the same stack's resource;
-// it stays ours to undo when this request finds it already in place.
-func (s *Setup) apply(ctx context.Context, partition, roleName string, before applied) (string, map[string]any, error) {
+// prepare is the one preparation every caller runs: find the CSPM role
+// (roleName, or the one that trusts CrowdStrike's CSPM connector), prepare
+// it by trustpolicy's rules, record what was added, and undo what the
+// record holds for any other role. A role that is not there yet is a state
+// to wait in, not an error. r is updated with every write that succeeded,
+// also when a later step fails.
+func (s *Setup) prepare(ctx context.Context, partition, roleName string, r *record) (outcome, error) {
+	out := outcome{partition: partition}
 	iam := s.IAM(partition)
-	role, err := s.find(ctx, iam, partition, roleName)
+	role, waiting, err := s.find(ctx, iam, partition, roleName)
 	if err != nil {
-		return before.ID(), nil, err
+		return out, err
 	}
+	out.waiting = waiting
+	if waiting == "" {
+		out.role = role
+		if err := s.apply(ctx, iam, partition, role, r, &out); err != nil {
+			return out, err
+		}
+	}
+	for _, name := range r.roles() {
+		if name == role.Name {
+			continue
+		}
+		left, err := s.undo(ctx, iam, partition, name, r.Roles[name])
+		if err != nil {
+			return out, err
+		}
+		out.left = append(out.left, left...)
+		delete(r.Roles, name)
+	}
+	return out, nil
+}
+
+// apply prepares one role; what it writes goes into r.
+func (s *Setup) apply(ctx context.Context, iam Roles, partition string, role iamrole.Role, r *record, out *outcome) error {
 	prep, err := trustpolicy.Prepare(role.TrustPolicy, partition)
 	if err != nil {
-		return before.ID(), nil, fmt.Errorf("role %s: %w", role.ARN, err)
+		return fmt.Errorf("role %s: %w", role.ARN, err)
 	}
 	if len(prep.Refusals) > 0 {
-		return before.ID(), nil, fmt.Errorf("role %s is refused, nothing was changed: %s", role.ARN, strings.Join(prep.Refusals, "; "))
-	}
-
-	done := applied{Role: role.Name}
-	if before.Role == role.Name {
-		done = before
+		return fmt.Errorf("role %s is refused, nothing was changed: %s", role.ARN, strings.Join(prep.Refusals, "; "))
 	}
 	if prep.Updated != nil {
 		if err := iam.UpdateTrustPolicy(ctx, role.Name, string(prep.Updated)); err != nil {
-			return done.ID(), nil, err
+			return err
 		}
-		done.Addition = prep.Addition
+		r.add(role.Name, added{Principal: prep.Addition})
+		out.trustUpdated = true
 	}
 	policy := ecrReadOnly(partition)
 	has, err := iam.HasPolicy(ctx, role.Name, policy)
-	if err == nil && !has {
-		if err = iam.AttachPolicy(ctx, role.Name, policy); err == nil {
-			done.Attached = true
-		}
-	}
 	if err != nil {
-		return done.ID(), nil, err
+		return err
 	}
-	return done.ID(), map[string]any{
-		"RoleArn":             role.ARN,
-		"RoleName":            role.Name,
-		"RegistryPrincipal":   prep.Registry,
-		"TrustPolicyUpdated":  fmt.Sprint(prep.Updated != nil),
-		"EcrReadOnlyAttached": fmt.Sprint(!has),
-	}, nil
+	if !has {
+		if err := iam.AttachPolicy(ctx, role.Name, policy); err != nil {
+			return err
+		}
+		r.add(role.Name, added{ECRReadOnly: true})
+		out.policyAttached = true
+	}
+	return nil
 }
 
 // find is the CSPM role: the one named, or else the one role of the account
-// that trusts CrowdStrike's CSPM connector under an sts:ExternalId condition.
-func (s *Setup) find(ctx context.Context, iam Roles, partition, name string) (iamrole.Role, error) {
+// that trusts CrowdStrike's CSPM connector under an sts:ExternalId
+// condition. waiting says why there is none yet (the role named does not
+// exist, or no role trusts the connector at all): CrowdStrike's CSPM
+// StackSet and this one deploy into a new account in no defined order.
+func (s *Setup) find(ctx context.Context, iam Roles, partition, name string) (role iamrole.Role, waiting string, err error) {
 	cs, err := crowdstrike.For(partition)
 	if err != nil {
-		return iamrole.Role{}, err
+		return iamrole.Role{}, "", err
 	}
 	if name != "" {
 		role, err := iam.GetRole(ctx, name)
 		if errors.Is(err, iamrole.ErrNoSuchRole) {
-			return role, fmt.Errorf("CspmRoleName %s: no such role in this account", name)
+			return iamrole.Role{}, fmt.Sprintf("there is no role %s (CspmRoleName) in this account yet", name), nil
 		}
-		return role, err
+		return role, "", err
 	}
 	all, err := iam.ListRoles(ctx)
 	if err != nil {
-		return iamrole.Role{}, err
+		return iamrole.Role{}, "", err
 	}
 	var with, without []string
 	var found iamrole.Role
@@ -202,15 +229,15 @@ func (s *Setup) find(ctx context.Context, iam Roles, partition, name string) (ia
 	}
 	switch {
 	case len(with) == 1:
-		return found, nil
+		return found, "", nil
 	case len(with) > 1:
-		return iamrole.Role{}, fmt.Errorf("%d roles trust CrowdStrike's CSPM connector %s under an sts:ExternalId condition: %s; set CspmRoleName to the one CSPM registered for this account (its iam_role_arn)",
+		return iamrole.Role{}, "", fmt.Errorf("%d roles trust CrowdStrike's CSPM connector %s under an sts:ExternalId condition: %s; set CspmRoleName to the one CSPM registered for this account (its iam_role_arn)",
 			len(with), cs.CSPMConnector, names(with))
 	case len(without) > 0:
-		return iamrole.Role{}, fmt.Errorf("no role trusts CrowdStrike's CSPM connector %s under an sts:ExternalId condition; trusting it WITHOUT one: %s. A role CrowdStrike can assume without its external ID must be fixed (or re-registered with CSPM) first",
+		return iamrole.Role{}, "", fmt.Errorf("no role trusts CrowdStrike's CSPM connector %s under an sts:ExternalId condition; trusting it WITHOUT one: %s. A role CrowdStrike can assume without its external ID must be fixed (or re-registered with CSPM) first",
 			cs.CSPMConnector, names(without))
 	}
-	return iamrole.Role{}, fmt.Errorf("no role in this account trusts CrowdStrike's CSPM connector %s: register the account with CrowdStrike CSPM first, or set CspmRoleName", cs.CSPMConnector)
+	return iamrole.Role{}, fmt.Sprintf("no role in this account trusts CrowdStrike's CSPM connector %s yet (the account is not registered with CSPM, or its CSPM role is still to come)", cs.CSPMConnector), nil
 }
 
 // names lists role ARNs for a reason (at most 10).
@@ -222,60 +249,65 @@ func names(arns []string) string {
 	return strings.Join(arns, ", ")
 }
 
-// undo reverts what the physical ID says was done, and nothing else. A
-// role that is gone has nothing left to undo.
-func (s *Setup) undo(ctx context.Context, partition, physicalID string) (string, map[string]any, error) {
-	a, ok := parseApplied(physicalID)
-	if !ok || a.Role == "" || (a.Addition == trustpolicy.NotAdded && !a.Attached) {
-		return physicalID, nil, nil
+// undo reverts what the setup added to one role, and nothing else. A role
+// that is gone has nothing left to undo. What IAM would refuse to write (a
+// deleted principal's unique ID in the policy) is left, and said so in
+// left: undoing must never be blocked by what a retry cannot mend.
+func (s *Setup) undo(ctx context.Context, iam Roles, partition, name string, a added) (left []string, err error) {
+	fail := func(err error) ([]string, error) {
+		return nil, fmt.Errorf("undoing the setup of role %s: %w", name, err)
 	}
-	iam := s.IAM(partition)
-	fail := func(err error) (string, map[string]any, error) {
-		return physicalID, nil, fmt.Errorf("undoing the setup of role %s: %w (to delete the stack without undoing it, delete again retaining this resource)", a.Role, err)
-	}
-	if a.Addition != trustpolicy.NotAdded {
-		role, err := iam.GetRole(ctx, a.Role)
+	if a.Principal != trustpolicy.NotAdded {
+		role, err := iam.GetRole(ctx, name)
 		switch {
 		case errors.Is(err, iamrole.ErrNoSuchRole):
-			return physicalID, nil, nil
+			return nil, nil
 		case err != nil:
 			return fail(err)
 		}
-		updated, err := trustpolicy.Revert(role.TrustPolicy, partition, a.Addition)
-		if err != nil {
+		updated, err := trustpolicy.Revert(role.TrustPolicy, partition, a.Principal)
+		var unwritable *trustpolicy.UnwritableError
+		switch {
+		case errors.As(err, &unwritable):
+			left = append(left, leftPrincipal(name, strings.Join(unwritable.Reasons, "; ")))
+		case err != nil:
 			return fail(err)
-		}
-		if updated != nil {
-			if err := iam.UpdateTrustPolicy(ctx, a.Role, string(updated)); err != nil {
+		case updated != nil:
+			err := iam.UpdateTrustPolicy(ctx, name, string(updated))
+			switch {
+			case errors.Is(err, iamrole.ErrMalformedPolicy):
+				left = append(left, leftPrincipal(name, err.Error()))
+			case err != nil:
 				return fail(err)
 			}
 		}
 	}
-	if a.Attached {
+	if a.ECRReadOnly {
 		// NoSuchEntity: the role is gone or the policy was detached already.
-		if err := iam.DetachPolicy(ctx, a.Role, ecrReadOnly(partition)); err != nil && !errors.Is(err, iamrole.ErrNoSuchRole) {
+		if err := iam.DetachPolicy(ctx, name, ecrReadOnly(partition)); err != nil && !errors.Is(err, iamrole.ErrNoSuchRole) {
 			return fail(err)
 		}
 	}
-	return physicalID, nil, nil
+	for _, l := range left {
+		s.Log.Warn("left in place", "role", name, "left", l)
+	}
+	return left, nil
 }
 
-// properties validates the custom resource's properties.
-func properties(p map[string]any) (roleName string, err error) {
-	for k, v := range p {
-		switch k {
-		case "ServiceToken", propRevision:
-		case propRoleName:
-			s, ok := v.(string)
-			if !ok || (s != "" && !iamrole.ValidRoleName(s)) {
-				return "", fmt.Errorf("%s %v is not an IAM role name (no path)", propRoleName, v)
-			}
-			roleName = s
-		default:
-			return "", fmt.Errorf("unknown property %s (this resource takes %s and %s; never an external ID: it is read from the role itself)", k, propRoleName, propRevision)
-		}
+func leftPrincipal(role, why string) string {
+	return fmt.Sprintf("the registry-assessment principal stays in the trust policy of role %s, as IAM refuses to save that policy: %s. Remove the registry-assessment principal from the CSPM statement by hand once that is fixed (REMOVAL_GUIDE.md)", role, why)
+}
+
+// open is a stack's partition and record.
+func (s *Setup) open(stackID string) (partition string, store Record, err error) {
+	if partition, err = partitionOf(stackID); err != nil {
+		return "", nil, err
 	}
-	return roleName, nil
+	name, err := recordName(stackID)
+	if err != nil {
+		return "", nil, err
+	}
+	return partition, s.Record(name), nil
 }
 
 // partitionOf is the partition of a stack ARN (arn:PARTITION:cloudformation:…).
@@ -285,4 +317,23 @@ func partitionOf(stackID string) (string, error) {
 		return "", fmt.Errorf("StackId %q is not a CloudFormation stack ARN", stackID)
 	}
 	return parts[1], nil
+}
+
+// accountOf is the account of a stack ARN.
+func accountOf(stackID string) string {
+	parts := strings.SplitN(stackID, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// loadRecord reads the record; found is false when there is none.
+func loadRecord(ctx context.Context, store Record) (r record, found bool, err error) {
+	v, found, err := store.Get(ctx)
+	if err != nil || !found {
+		return record{}, found, err
+	}
+	r, err = parseRecord(v)
+	return r, true, err
 }

@@ -25,6 +25,7 @@ type statement struct {
 	wildcard     bool     // Principal "*" or AWS "*"
 	notPrincipal bool     // NotPrincipal instead of Principal
 	aws          []string // Principal.AWS
+	notAWS       []string // NotPrincipal.AWS
 	ext          extCondition
 	removed      bool
 }
@@ -86,6 +87,11 @@ func parseStatement(i int, m map[string]any) (*statement, error) {
 	}
 
 	_, s.notPrincipal = m["NotPrincipal"]
+	if np, ok := m["NotPrincipal"].(map[string]any); ok {
+		if s.notAWS, ok = stringList(np["AWS"]); !ok {
+			return nil, bad("NotPrincipal.AWS")
+		}
+	}
 	switch p := m["Principal"].(type) {
 	case nil:
 	case string:

@@ -67,6 +67,34 @@ const (
 	AddedToList                   // appended to Principal.AWS's list
 )
 
+var additionNames = []string{NotAdded: "not-added", AddedToString: "added-to-string", AddedToList: "added-to-list"}
+
+func (a Addition) String() string {
+	if int(a) < len(additionNames) && a >= 0 {
+		return additionNames[a]
+	}
+	return fmt.Sprintf("Addition(%d)", int(a))
+}
+
+// MarshalText writes an Addition by name ("added-to-string", ...), so that
+// what is kept of it reads as what it is.
+func (a Addition) MarshalText() ([]byte, error) {
+	if a < 0 || int(a) >= len(additionNames) {
+		return nil, fmt.Errorf("no such Addition: %d", int(a))
+	}
+	return []byte(additionNames[a]), nil
+}
+
+// UnmarshalText reads a name MarshalText writes.
+func (a *Addition) UnmarshalText(b []byte) error {
+	i := slices.Index(additionNames, string(b))
+	if i < 0 {
+		return fmt.Errorf("no such Addition: %q", b)
+	}
+	*a = Addition(i)
+	return nil
+}
+
 // Preparation is the member setup's decision for one CSPM role.
 type Preparation struct {
 	// Principals are the partition's CSPM connector and registry-assessment
@@ -111,7 +139,7 @@ func Prepare(policy, partition string) (*Preparation, error) {
 	}
 	switch len(ids) {
 	case 0:
-		p.Refusals = append(check(d, p.Principals, "").refusals(true),
+		p.Refusals = append(check(d, p.Principals, "").refusals(open, unwritable),
 			fmt.Sprintf(`no statement lets the CSPM connector %s assume the role under one "StringEquals" sts:ExternalId: this is not a CSPM role, or its CSPM statement lacks the external ID (re-run the CSPM registration for this account)`, cs.CSPMConnector))
 		return p, nil
 	case 1:
@@ -122,7 +150,7 @@ func Prepare(policy, partition string) (*Preparation, error) {
 	}
 
 	c := check(d, p.Principals, ids[0])
-	p.Refusals = c.refusals(false)
+	p.Refusals = c.refusals()
 	for _, s := range c.stale {
 		p.Refusals = append(p.Refusals, fmt.Sprintf("%s lets the registry-assessment principal assume the role with another sts:ExternalId than the CSPM statement's: remove it from there first (this setup only adds, so that stack deletion can undo exactly what it did)",
 			s.label()))
@@ -143,11 +171,21 @@ func Prepare(policy, partition string) (*Preparation, error) {
 	return p, nil
 }
 
+// UnwritableError is Revert's answer for a policy IAM would refuse to save
+// whatever was taken out of it (a deleted principal's unique ID): nothing
+// can be reverted until its owner removes what Reasons name.
+type UnwritableError struct{ Reasons []string }
+
+func (e *UnwritableError) Error() string {
+	return "IAM refuses any rewrite of this trust policy: " + strings.Join(e.Reasons, "; ")
+}
+
 // Revert undoes an Addition: it removes the registry-assessment principal of
 // partition from the first statement that trusts it together with the CSPM
 // connector, leaving that statement as it was before. Nothing else changes.
 // updated is nil when there is nothing to remove (it was removed already,
-// say by a CSPM stack update) or how is NotAdded.
+// say by a CSPM stack update) or how is NotAdded. A policy IAM would refuse
+// to save is an *UnwritableError.
 func Revert(policy, partition string, how Addition) (updated []byte, err error) {
 	cs, err := crowdstrike.For(partition)
 	if err != nil {
@@ -162,6 +200,9 @@ func Revert(policy, partition string, how Addition) (updated []byte, err error) 
 	}
 	for _, s := range connectorStatements(d, cs.CSPMConnector) {
 		if slices.Contains(s.aws, cs.RegistryAssessment) {
+			if f := unwritableFindings(d); len(f) > 0 {
+				return nil, &UnwritableError{Reasons: checked{findings: f}.refusals()}
+			}
 			d.removeAWS(s, cs.RegistryAssessment, how == AddedToList)
 			d.sync()
 			return encode(d.raw, ""), nil

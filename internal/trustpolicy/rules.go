@@ -2,6 +2,7 @@ package trustpolicy
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -22,6 +23,10 @@ const (
 	// otherID: a CrowdStrike principal is trusted under an external ID
 	// other than CSPM's (or under more than one).
 	otherID
+	// unwritable: IAM refuses to save the policy as it is (a deleted
+	// principal's unique ID): nothing may rewrite it, though it opens
+	// nothing.
+	unwritable
 )
 
 type finding struct {
@@ -43,20 +48,49 @@ type checked struct {
 	regOK  bool
 }
 
-// refusals are the findings' texts, open ones only when openOnly.
-func (c checked) refusals(openOnly bool) []string {
+// refusals are the texts of the findings of the given kinds (all when none
+// is given).
+func (c checked) refusals(kinds ...findingKind) []string {
 	var out []string
 	for _, f := range c.findings {
-		if !openOnly || f.kind == open {
+		if len(kinds) == 0 || slices.Contains(kinds, f.kind) {
 			out = append(out, f.text)
 		}
 	}
 	return out
 }
 
-// check applies the rules to every statement that allows sts:AssumeRole.
+// uniqueID matches the unique ID IAM shows in a policy in place of the ARN
+// of a deleted IAM role (AROA…) or user (AIDA…): "If someone deletes the
+// role, ... the trust policy shows the role's unique ID" (IAM User Guide,
+// "AWS JSON policy elements: Principal"; IAM's "Unique identifiers" for the
+// prefixes). IAM answers MalformedPolicyDocument ("Invalid principal in
+// policy") to any UpdateAssumeRolePolicy whose document still holds one.
+var uniqueID = regexp.MustCompile(`^A(ROA|IDA)[A-Z0-9]{12,}$`)
+
+// unwritableFindings names, per statement, the deleted principals that make
+// IAM refuse any rewrite of the document, whatever the statement says.
+func unwritableFindings(d *document) []finding {
+	var out []finding
+	for _, s := range d.stmts {
+		var ids []string
+		for _, p := range append(slices.Clone(s.aws), s.notAWS...) {
+			if uniqueID.MatchString(p) {
+				ids = append(ids, p)
+			}
+		}
+		if len(ids) > 0 {
+			out = append(out, finding{unwritable, fmt.Sprintf(`%s names %s, the unique ID IAM shows in place of a deleted IAM role or user: IAM refuses to save this trust policy while it is there (MalformedPolicyDocument). Remove it from the statement (it lets nobody in any more), then retry`,
+				s.label(), strings.Join(ids, ", "))})
+		}
+	}
+	return out
+}
+
+// check applies the rules to every statement that allows sts:AssumeRole,
+// and the unique-ID rule to every statement.
 func check(d *document, p Principals, externalID string) checked {
-	var c checked
+	c := checked{findings: unwritableFindings(d)}
 	add := func(k findingKind, format string, a ...any) {
 		c.findings = append(c.findings, finding{k, fmt.Sprintf(format, a...)})
 	}
@@ -131,7 +165,8 @@ func Verify(policy string, want Want) ([]string, error) {
 		return nil, err
 	}
 	c := check(d, resolve(want, d.stmts), want.ExternalID)
-	refusals := c.refusals(false)
+	// A deleted principal lets nobody in: no reason to refuse the account.
+	refusals := c.refusals(open, otherID)
 	for _, s := range c.stale {
 		refusals = append(refusals, fmt.Sprintf("%s lets the registry-assessment principal assume the role with another sts:ExternalId than CSPM's for this account: move it to the CSPM statement (member stack update, or ecr-onboard trust-policy --apply)",
 			s.label()))

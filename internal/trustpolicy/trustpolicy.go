@@ -173,7 +173,7 @@ func Analyze(currentPolicy string, want Want) (*Analysis, error) {
 	}
 	a := &Analysis{Principals: resolve(want, d.stmts), Before: encode(d.raw, "  ")}
 	r := check(d, a.Principals, want.ExternalID)
-	a.Refusals = r.refusals(false)
+	a.Refusals = r.refusals()
 	if len(a.Refusals) > 0 {
 		a.After = a.Before
 		return a, nil
