@@ -3,6 +3,7 @@ package falcon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	cspm "github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -100,6 +101,9 @@ func (c *Client) accountBatch(ctx context.Context, ids []string) ([]onboard.Acco
 		}
 		if m := r.ResourceMetadata; m != nil {
 			a.RoleARN, a.ExternalID, a.CSPMPrincipal = m.IamRoleArn, m.ExternalID, m.IntermediateRoleArn
+		}
+		if r.CreatedAt != nil {
+			a.RegisteredAt = time.Time(*r.CreatedAt)
 		}
 		out = append(out, a)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/crowdstrike/gofalcon/falcon/models"
@@ -105,6 +106,11 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 	}
 	if r.State != nil {
 		reg.State = *r.State
+	}
+	if r.StateChangedAt != nil {
+		// A time that does not parse is a time not known: it never makes
+		// a rejection look like trust still being prepared.
+		reg.StateChangedAt, _ = time.Parse(time.RFC3339, *r.StateChangedAt)
 	}
 	if r.Type != nil && strings.EqualFold(*r.Type, registryTypeECR) {
 		reg.AccountID, reg.Region, _ = onboard.ParseECRURL(reg.URL)

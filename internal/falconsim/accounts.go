@@ -38,7 +38,15 @@ type Account struct {
 	// TrustsRegistryAssessment says whether the role's trust policy allows
 	// the registry-assessment principal (RegistryAssessmentPrincipal).
 	TrustsRegistryAssessment bool
+	// RegisteredAt is when CSPM registered the account (created_at); zero:
+	// DefaultRegisteredAge before it was added, as most of a tenant's
+	// accounts were. Set it to the present for an account that just joined.
+	RegisteredAt time.Time
 }
+
+// DefaultRegisteredAge is how long ago CSPM registered an account added
+// without RegisteredAt.
+const DefaultRegisteredAge = 30 * 24 * time.Hour
 
 // CSPM registration_status values (the words of the account-status filter
 // of CSPM's account query, CrowdStrike/falconpy
@@ -82,8 +90,11 @@ func (s *Sim) AddAccounts(accts ...Account) {
 		e, ok := s.accounts[a.ID]
 		if !ok {
 			s.seq++
-			e = &accountEntry{seq: s.seq, created: now}
+			e = &accountEntry{seq: s.seq, created: now.Add(-DefaultRegisteredAge)}
 			s.accounts[a.ID] = e
+		}
+		if !a.RegisteredAt.IsZero() {
+			e.created = a.RegisteredAt.UTC()
 		}
 		e.Account, e.updated = a, now
 		if _, exists := s.roles[a.RoleARN]; a.RoleARN != "" && !exists && !strings.EqualFold(a.RegistrationStatus, StatusProvisioned) {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
@@ -27,6 +28,9 @@ type Account struct {
 	// CSPM returned it; see onboardingUnfinished for the values that make
 	// the account wait.
 	RegistrationStatus string
+	// RegisteredAt is when CSPM registered the account (its record's
+	// created_at); zero when CSPM does not say.
+	RegisteredAt time.Time
 	// RecordMissing: CSPM listed the account but did not return its record
 	// (a 207 answer, asked twice). Nothing is known of it but its ID: it is
 	// skipped, and its registrations are never pruned.

@@ -37,8 +37,9 @@ type Missing struct {
 	// AccountSkipped: the account was skipped for a cause a person must
 	// fix (Skip.Action "fix").
 	AccountSkipped int `json:"account_skipped"`
-	// Pending: the account is still being set up (Skip.Action "wait");
-	// a later run registers them without anyone's help.
+	// Pending: the account is still being set up (Skip.Action "wait"),
+	// or its role's trust is (registries.pending); a later run registers
+	// them without anyone's help.
 	Pending int `json:"pending"`
 	// Failed and NotAttempted are the run's own writes (the report's
 	// registries.failed and registries.not_attempted).
@@ -92,7 +93,7 @@ func (r *Report) judgeCoverage(p Plan) {
 		c.Present += written
 	}
 	c.Missing.Unusable = unusable
-	c.Missing.Failed, c.Missing.NotAttempted = len(g.Failed), g.NotAttempted
+	c.Missing.Failed, c.Missing.NotAttempted, c.Missing.Pending = len(g.Failed), g.NotAttempted, len(g.Pending)
 
 	fix, wait := 0, 0
 	for _, s := range r.Accounts.Skipped {
@@ -108,7 +109,7 @@ func (r *Report) judgeCoverage(p Plan) {
 	c.Desired += sk.Fix.Desired + sk.Wait.Desired
 	c.Present += sk.Fix.Present + sk.Wait.Present
 	c.Missing.AccountSkipped = sk.Fix.Desired - sk.Fix.Present
-	c.Missing.Pending = sk.Wait.Desired - sk.Wait.Present
+	c.Missing.Pending += sk.Wait.Desired - sk.Wait.Present
 
 	attention := func(format string, args ...any) { c.Attention = append(c.Attention, fmt.Sprintf(format, args...)) }
 	if p.Discovered == 0 {
@@ -126,6 +127,9 @@ func (r *Report) judgeCoverage(p Plan) {
 	m := c.Missing
 	if m.Failed > 0 {
 		attention("%d registration(s) failed (registries.failed, each with a hint)", m.Failed)
+	}
+	if n := len(g.Pending); n > 0 {
+		attention("%d registration(s) wait for their role's trust to be prepared (registries.pending); a later run registers them", n)
 	}
 	if m.NotAttempted > 0 {
 		attention("%d write(s) left for the next run", m.NotAttempted)

@@ -1,6 +1,9 @@
 package onboard
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // ActionKind is what a planned action does to a registry.
 type ActionKind string
@@ -18,6 +21,9 @@ type Action struct {
 	Kind     ActionKind
 	Registry Registry
 	Reason   string
+	// Settling says why the role's trust may still be being prepared
+	// (Settling); "" when nothing says so.
+	Settling string
 }
 
 // Mode is what a run is for.
@@ -46,6 +52,9 @@ type Policy struct {
 	// RegionSource says which of an account's regions get a registry
 	// (REGION_SOURCE). Pruning always goes by CSPM's active regions.
 	RegionSource RegionSource
+	// Now is when the plan is made, for SetupWindow; zero: no window (a
+	// rejected credential is always a failure).
+	Now time.Time
 }
 
 // Observed is what a run read: CSPM's account records, Container
@@ -179,7 +188,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		}
 		var acc accountPlan
 		if refusal == nil {
-			acc = planAccount(a, regions, existing, p.Owner)
+			acc = planAccount(a, regions, existing, p.Owner, p.Now)
 			if p.VerifyTrust && len(acc.actions) > 0 {
 				refusal = trustVerdict(o.Trust, a, &plan)
 			}
@@ -289,7 +298,7 @@ type PausedRegistration struct {
 	Drift string
 }
 
-func planAccount(a Account, regions []string, existing registrations, owner Owner) accountPlan {
+func planAccount(a Account, regions []string, existing registrations, owner Owner, now time.Time) accountPlan {
 	var out accountPlan
 	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 	for _, region := range regions {
@@ -301,7 +310,7 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 		out.unusable = append(out.unusable, there.unusable...)
 		have := there.cover
 		if have == nil {
-			out.actions = append(out.actions, Action{Kind: Create, Registry: want})
+			out.actions = append(out.actions, Action{Kind: Create, Registry: want, Settling: settling(a, nil, now)})
 			continue
 		}
 		owned := owner.Owns(*have)
@@ -328,7 +337,7 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 			if why := drift(owner, *have, want); why != "" {
 				want.ID = have.ID
 				want.URL = have.URL // a PATCH keeps the registration's own hostname
-				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why})
+				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why, Settling: settling(a, have, now)})
 			} else {
 				out.unchanged++
 			}

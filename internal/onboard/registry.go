@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -41,6 +42,9 @@ type Registry struct {
 	// anything (often nothing, sometimes masked).
 	State   string
 	Expired bool
+	// StateChangedAt is when State last changed (state_changed_at); zero
+	// when Falcon does not say.
+	StateChangedAt time.Time
 }
 
 // newRegistry is the registration owner wants for an account's registry in

@@ -54,7 +54,7 @@ type AccountSample struct {
 
 // RegistriesReport lists what the run did to registries. Its arithmetic
 // always holds (see Balanced): every desired registry is exactly one of
-// unchanged, created, updated, failed or not attempted; every planned
+// unchanged, created, updated, failed, pending or not attempted; every planned
 // deletion exactly one of deleted, delete_failed or delete_not_attempted.
 type RegistriesReport struct {
 	Desired      int           `json:"desired"`
@@ -64,6 +64,10 @@ type RegistriesReport struct {
 	Updated      []RegistryRef `json:"updated"`
 	Failed       []Failure     `json:"failed"`        // creates and updates
 	NotAttempted int           `json:"not_attempted"` // creates and updates left for the next run
+	// Pending: creates and updates whose credential Falcon rejected while
+	// the role's trust is likely still being prepared (SetupWindow): not
+	// failures yet; the next run retries them.
+	Pending []Failure `json:"pending"`
 	// Deletions (PRUNE, DISCONNECT_ON_DELETE), counted apart from the
 	// desired registries.
 	Deleted []RegistryRef `json:"deleted"`
@@ -153,9 +157,9 @@ func (r Report) Failures() int {
 // Balanced reports an error when the report's arithmetic does not hold.
 func (r Report) Balanced() error {
 	g := r.Registries
-	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + g.NotAttempted; sum != g.Desired {
-		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + not attempted %d",
-			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), g.NotAttempted)
+	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + len(g.Pending) + g.NotAttempted; sum != g.Desired {
+		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + pending %d + not attempted %d",
+			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), len(g.Pending), g.NotAttempted)
 	}
 	if g.NotOwned.Count > g.Unchanged {
 		return fmt.Errorf("not owned %d > unchanged %d", g.NotOwned.Count, g.Unchanged)
@@ -202,7 +206,7 @@ func newReport(p Plan) Report {
 		Accounts: AccountsReport{Discovered: p.Discovered, Eligible: len(p.Eligible), Skipped: nonNil(p.Skipped)},
 		Registries: RegistriesReport{
 			Desired: p.Desired, Existing: p.Existing, Unchanged: p.Unchanged,
-			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{},
+			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{}, Pending: []Failure{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}, OtherPrefix: []Failure{}},
 			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: []Failure{},
@@ -270,6 +274,8 @@ func (r *Report) add(a Action, o outcome) {
 		r.Complete = false
 	case o.err != nil && del:
 		g.DeleteFailed = append(g.DeleteFailed, failure(a.Registry, o.err))
+	case o.err != nil && a.Settling != "" && errors.Is(o.err, ErrCredentialRejected):
+		g.Pending = append(g.Pending, pendingNote(a, o.err))
 	case o.err != nil:
 		g.Failed = append(g.Failed, failure(a.Registry, o.err))
 	case o.existed:

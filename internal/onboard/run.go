@@ -170,7 +170,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		rn.StartRun(ctx, log)
 	}
 	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
-		RegionSource: rn.RegionSource}
+		RegionSource: rn.RegionSource, Now: start}
 	switch {
 	case req.Disconnect:
 		policy.Mode, policy.VerifyTrust = Disconnect, false

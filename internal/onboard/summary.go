@@ -77,6 +77,12 @@ func (r Report) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "  %s  %s\n", x.URL, x.RegistryID)
 		}
 	}
+	if len(g.Pending) > 0 {
+		fmt.Fprintf(w, "\nwaiting for the role's trust to be prepared (%d; not failures yet)\n", len(g.Pending))
+	}
+	for _, f := range g.Pending {
+		fmt.Fprintf(w, "  %s\n    error: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
+	}
 	failed := append(append([]Failure{}, g.Failed...), g.DeleteFailed...)
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "\nfailed (%d)\n", len(failed))
