@@ -1,6 +1,6 @@
 package app_test
 
-// Issue #16: the Falcon API secret rotates without a redeploy. The Lambda
+// The Falcon API secret rotates without a redeploy. The Lambda
 // handler, built as cmd/lambda builds it (one cold start, then invocations
 // of one warm process), with moto's Secrets Manager and the simulator over
 // TLS. GetSecretValue calls are counted by wrapping the SDK client.

@@ -1,6 +1,6 @@
 package app_test
 
-// Issue #5: no secret leaks. A full reconcile at LOG_LEVEL=debug, with
+// No secret leaks. A full reconcile at LOG_LEVEL=debug, with
 // failures (a broken trust policy, an API error that echoes the external
 // ID, uncertain creates), skipped accounts and a token refresh mid-run: the
 // client secret, every access token the simulator issued and every external

@@ -1,5 +1,5 @@
 // Package config reads ecr-onboard's configuration from the environment
-// (CONTRACT §2): the same variables for the Lambda and the CLI. Every invalid
+// (README, "Configuration"): the same variables for the Lambda and the CLI. Every invalid
 // value is an error naming its variable. There is no external-ID setting.
 package config
 

@@ -16,7 +16,7 @@ import (
 // The checks below return the problems they find instead of failing a test directly, so
 // that checks_negative_test.go can prove each one fires on a broken template.
 
-// contractEnv is the function environment of CONTRACT §2 that the stack sets. FALCON_CLIENT_ID,
+// contractEnv is the function environment (README, "Configuration") that the stack sets. FALCON_CLIENT_ID,
 // FALCON_CLIENT_SECRET, FALCON_BASE_URL and FALCON_MEMBER_CID are for the local CLI / tests and
 // deliberately absent from the Lambda. Set by the stack, not by users: CONTINUATION_QUEUE_URL, its
 // queue for runs longer than one invocation, and CONTINUATION_TABLE, where their links are claimed

@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #5: two invocations at once over the same tenant (a schedule and a
+// Two invocations at once over the same tenant (a schedule and a
 // manual run overlapping, or two Lambda retries).
 
 import (

@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #5: confused-deputy refusals through the simulator. Every refused
+// Confused-deputy refusals through the simulator. Every refused
 // account is in report.accounts.skipped with a reason, and Falcon receives no
 // write for it; the healthy accounts beside it are onboarded.
 

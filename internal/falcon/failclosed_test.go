@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #5: fail closed when a listing fails part-way. Every page and batch
+// Fail closed when a listing fails part-way. Every page and batch
 // is needed to know what exists; a run that lost one must write nothing.
 
 import (

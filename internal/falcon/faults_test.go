@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #5: fault scenarios through the real adapter and the simulator.
+// Fault scenarios through the real adapter and the simulator.
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #5: fuzzing API response decoding through the real adapter. The
+// Fuzzing API response decoding through the real adapter. The
 // fuzzed bytes are the body of one endpoint's answer; the rest of the API is
 // a fixed in-memory stub (no sockets, no TLS: iterations stay cheap). The
 // client is built once per fuzz process.

@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #14: REGION_SOURCE=ecr-inventory — regions from Falcon's cloud asset
+// REGION_SOURCE=ecr-inventory — regions from Falcon's cloud asset
 // inventory — through gofalcon against the simulator, next to the default.
 
 import (

@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #16: a Falcon API secret that rotates under a running process. The
+// A Falcon API secret that rotates under a running process. The
 // client reads its credential again when Falcon refuses it — once per run,
 // however many requests are refused at the same moment — and at the start
 // of a run when it is stale.

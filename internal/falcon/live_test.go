@@ -1,7 +1,7 @@
 package falcon_test
 
-// Issue #10: the product against a simulator that behaves like the live
-// Falcon API (CONTRACT §7) — creates answered 200, credentials never read
+// The product against a simulator that behaves like the live
+// Falcon API (README, "Talking to the Falcon API") — creates answered 200, credentials never read
 // back, pages shorter than asked — and each documented variant of it.
 
 import (

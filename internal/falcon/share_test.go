@@ -1,6 +1,6 @@
 package falcon_test
 
-// Issue #15: a good citizen of the tenant's API rate limit.
+// A good citizen of the tenant's API rate limit.
 
 import (
 	"context"

@@ -180,7 +180,7 @@ func TestRegistryQueryLimits(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, do(t, e.srv, http.MethodGet, pathRegistryEntities+"?ids="+strings.Join(ids, "&ids="), tok).StatusCode)
 }
 
-// The simulator's defaults are the live service's (CONTRACT §7), as
+// The simulator's defaults are the live service's (README, "Reliability under faults"), as
 // CrowdStrike's own clients reveal it.
 func TestLiveServiceDefaults(t *testing.T) {
 	e := newEnv(t, Options{})

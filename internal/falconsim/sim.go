@@ -15,7 +15,7 @@ const (
 )
 
 // Options configures a Sim. Zero values select the live service's
-// behaviour (CONTRACT §7) and the defaults above; a zero RateLimitPerMinute
+// behaviour (README, "Reliability under faults") and the defaults above; a zero RateLimitPerMinute
 // disables rate limiting and a zero Latency adds none.
 type Options struct {
 	ClientID, ClientSecret string

@@ -213,7 +213,7 @@ func TestAccountCSPMHasNotFinishedOnboardingIsSkipped(t *testing.T) {
 	assert.Equal(t, SkippedRegistries{Wait: RegistryCount{Desired: 3, Present: 1}}, p.SkippedRegistries, "pending coverage, not a person's")
 }
 
-// Every CONTRACT §6 skip reason, plus the §1 "no active region" one.
+// Every confused-deputy skip reason, plus the "no active region" one.
 func TestSkipReasons(t *testing.T) {
 	ok := acct("100000000001", "us-east-1")
 	badARN := acct("100000000002", "us-east-1")
@@ -308,7 +308,7 @@ func TestNarrowNeverWidens(t *testing.T) {
 	assert.False(t, open.HasRegion("-"), "only region names are ever in scope")
 }
 
-// CONTRACT §1: only the configured REGIONS stand in for an account CSPM
+// Only the configured REGIONS stand in for an account CSPM
 // lists no active region for; a request's regions narrow, never add.
 func TestRequestRegionsNeverWidenTheScope(t *testing.T) {
 	silent := acct("888888888888") // no active region

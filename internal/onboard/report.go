@@ -9,7 +9,7 @@ import (
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/crowdstrike"
 )
 
-// Report is the result of a run (CONTRACT §5). It never holds an external ID
+// Report is the result of a run (README, "Report"). It never holds an external ID
 // or any other secret. In a dry run, Created/Updated/Deleted are what would happen.
 type Report struct {
 	RunID      string           `json:"run_id"`

@@ -17,7 +17,7 @@ type Scope struct {
 	excluded []string
 	regions  []string // nil: every region
 	// configured is REGIONS as configured: the only regions that stand in
-	// for an account CSPM lists no active region for (CONTRACT §1). A
+	// for an account CSPM lists no active region for (README, "What a run does"). A
 	// request's regions narrow them, never replace them.
 	configured []string
 	nothing    bool

@@ -1,4 +1,4 @@
-// Package trigger turns a Lambda invocation into a reconcile (CONTRACT §3):
+// Package trigger turns a Lambda invocation into a reconcile (README, "The Lambda function"):
 // it tells an EventBridge schedule, a CloudFormation custom resource request
 // and a manual console payload apart by their shape, refuses everything else
 // before any API call, obeys CloudFormation requests of its own stack's

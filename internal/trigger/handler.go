@@ -74,7 +74,7 @@ type invocation struct {
 }
 
 // Handle routes an invocation by its shape and returns the run's report
-// (CONTRACT §5). Unsupported or invalid payloads and fatal runs return an
+// (README, "Report"). Unsupported or invalid payloads and fatal runs return an
 // error of one of the classes in errors.go (Classify), which Lambda reports
 // as the errorType; a refused payload is logged with its reason. Requests of
 // the stack's own custom resource (CustomResource.Check; any other is
