@@ -25,6 +25,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/lambdaenv"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/trigger"
@@ -52,7 +53,7 @@ func newHandler() *trigger.Handler {
 	}
 	h.Logger = app.NewLogger(os.Stdout, cfg.LogLevel)
 	h.DisconnectOnDelete = cfg.DisconnectOnDelete
-	awsCfg := awsapi.EnvConfig()
+	awsCfg := lambdaenv.Config()
 	if cfg.ContinuationQueueURL != "" {
 		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
 		h.QueueARN, _ = awsapi.QueueARN(cfg.ContinuationQueueURL) // validated by config.Load

@@ -13,18 +13,19 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/lambdaenv"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/ssmparam"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/membersetup"
 )
 
 func main() {
-	cfg := awsapi.EnvConfig()
+	cfg := lambdaenv.Config()
 	parameters := ssm.NewFromConfig(cfg)
 	s := &membersetup.Setup{
 		IAM:      func(partition string) membersetup.Roles { return iamrole.NewFromConfig(cfg, partition) },
-		Record:   func(name string) membersetup.Record { return awsapi.Parameter{SSM: parameters, Name: name} },
+		Record:   func(name string) membersetup.Record { return ssmparam.Parameter{SSM: parameters, Name: name} },
 		Log:      jsonlog.New(os.Stdout, slog.LevelInfo),
 		StackID:  os.Getenv("STACK_ID"),
 		RoleName: os.Getenv("CSPM_ROLE_NAME"),

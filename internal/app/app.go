@@ -35,7 +35,7 @@ type Deps struct {
 	LookupIdentity bool
 	AWS            *aws.Config
 	// LoadAWS loads the AWS configuration on first need: the SDK's default
-	// chain for the CLI, the environment for the Lambda (awsapi.EnvConfig).
+	// chain for the CLI, the environment for the Lambda (lambdaenv.Config).
 	LoadAWS        func(context.Context) (aws.Config, error)
 	SecretsManager credentials.SecretsManager
 	STS            awsapi.STS

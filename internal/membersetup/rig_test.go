@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/ssmparam"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
@@ -182,7 +182,7 @@ func (a *memberAccount) stack(name, roleName string) *memberStack {
 	st.s = &Setup{
 		IAM: func(partition string) Roles { return iamrole.NewFromAPI(iamAsAWS{iam.NewFromConfig(a.cfg)}) },
 		Record: func(name string) Record {
-			return awsapi.Parameter{SSM: ssm.NewFromConfig(a.cfg), Name: name}
+			return ssmparam.Parameter{SSM: ssm.NewFromConfig(a.cfg), Name: name}
 		},
 		Log:      jsonlog.New(&st.logs, slog.LevelInfo),
 		StackID:  st.id,
@@ -274,7 +274,7 @@ func (st *memberStack) repair(event []byte) (Repaired, error) {
 func (st *memberStack) recorded() string {
 	name, err := recordName(st.id)
 	require.NoError(st.a.t, err)
-	v, _, err := awsapi.Parameter{SSM: st.a.ssm, Name: name}.Get(context.Background())
+	v, _, err := ssmparam.Parameter{SSM: st.a.ssm, Name: name}.Get(context.Background())
 	require.NoError(st.a.t, err)
 	return v
 }

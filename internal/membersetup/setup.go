@@ -43,7 +43,7 @@ type Roles interface {
 	DetachPolicy(ctx context.Context, name, policyARN string) error
 }
 
-// Record is where the setup keeps what it added (awsapi.Parameter): one
+// Record is where the setup keeps what it added (ssmparam.Parameter): one
 // value, read and written whole.
 type Record interface {
 	Get(ctx context.Context) (value string, found bool, err error)

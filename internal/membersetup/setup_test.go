@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/orgtest"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/ssmparam"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/iamrole"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/jsonlog"
 )
@@ -254,7 +254,7 @@ func templateStatements(account, roleName string) []any {
 func setupAs(cfg aws.Config, stack, roleName string) *Setup {
 	return &Setup{
 		IAM:      func(partition string) Roles { return iamrole.NewFromConfig(cfg, partition) },
-		Record:   func(name string) Record { return awsapi.Parameter{SSM: ssm.NewFromConfig(cfg), Name: name} },
+		Record:   func(name string) Record { return ssmparam.Parameter{SSM: ssm.NewFromConfig(cfg), Name: name} },
 		Log:      jsonlog.New(io.Discard, slog.LevelInfo),
 		StackID:  stack,
 		RoleName: roleName,

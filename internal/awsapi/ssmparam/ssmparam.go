@@ -1,4 +1,8 @@
-package awsapi
+// Package ssmparam is one String parameter of SSM Parameter Store, read and
+// written whole: where the member setup keeps what it added to a CSPM role
+// (internal/membersetup). It stands apart from internal/awsapi so that the
+// onboarding function, which never touches SSM, does not link its client.
+package ssmparam
 
 import (
 	"context"

@@ -1,4 +1,7 @@
-package awsapi
+// Package lambdaenv is the AWS configuration of a Lambda function, read from
+// the environment the runtime sets. It stands alone so that each function
+// links only the AWS clients it calls (the member setup: IAM and SSM).
+package lambdaenv
 
 import (
 	"os"
@@ -7,11 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
-// EnvConfig is the AWS configuration of a Lambda function: region and
+// Config is the AWS configuration of a Lambda function: region and
 // credentials from the environment the runtime sets, and AWS_ENDPOINT_URL
 // when given. It spares the Lambda binary the shared-config machinery
 // (profiles, SSO, IMDS) it never uses; the CLI uses the SDK's default chain.
-func EnvConfig() aws.Config {
+func Config() aws.Config {
 	cfg := aws.Config{
 		Region: os.Getenv("AWS_REGION"),
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(
