@@ -53,33 +53,26 @@ type applier struct {
 	verdicts    *verdicts // what Falcon said of each credential in this run
 }
 
-// verdicts remembers, by credential fingerprint, what Falcon said of a
-// credential in this run: accepted (a create with it succeeded) or
-// rejected after every retry — then the account's other registries are
-// sent once each, not retried again for the same answer.
+// verdicts remembers the credentials (by fingerprint) Falcon accepted for
+// a create in this run: a rejection of one of them is transient, and once
+// one is accepted, its other registries are worth sending again.
 type verdicts struct {
-	mu                 sync.Mutex
-	accepted, rejected map[string]bool
+	mu sync.Mutex
+	ok map[string]bool
 }
 
-func newVerdicts() *verdicts {
-	return &verdicts{accepted: map[string]bool{}, rejected: map[string]bool{}}
-}
+func newVerdicts() *verdicts { return &verdicts{ok: map[string]bool{}} }
 
-func (v *verdicts) note(fp string, accepted bool) {
+func (v *verdicts) note(fp string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if accepted {
-		v.accepted[fp] = true
-	} else {
-		v.rejected[fp] = true
-	}
+	v.ok[fp] = true
 }
 
-func (v *verdicts) was(fp string) (accepted, rejected bool) {
+func (v *verdicts) accepted(fp string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.accepted[fp], v.rejected[fp]
+	return v.ok[fp]
 }
 
 // rejection is a create Falcon still answered "failed to validate registry
@@ -104,19 +97,44 @@ func (ap applier) stopping(ctx context.Context) bool {
 }
 
 // apply executes the plan and returns one outcome per action, and the first
-// fatal error (access denied), after which no new write starts.
+// fatal error (access denied), after which no new write starts. Creates
+// whose credential Falcon rejected are sent again once every other write
+// is done (retryRejected), so waiting for a trust policy to propagate never
+// holds a write slot another registry could use.
 func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		out   = make([]outcome, len(actions))
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, max(ap.concurrency, 1))
 		done  atomic.Int64
 		fatal error
 		once  sync.Once
 	)
-	for i, a := range actions {
+	all := make([]int, len(actions))
+	for i := range all {
+		all[i] = i
+	}
+	ap.each(ctx, all, func(i int) {
+		out[i] = ap.safeDo(ctx, actions[i])
+		if errors.Is(out[i].err, ErrAccessDenied) {
+			once.Do(func() { fatal = out[i].err; cancel() })
+		}
+		ap.progress(Progress{Stage: StageWrite, Done: int(done.Add(1)), Total: len(actions)})
+	})
+	if fatal != nil {
+		return out, fatal
+	}
+	ap.retryRejected(ctx, actions, out)
+	ap.confirmCreates(ctx, actions, out)
+	return out, nil
+}
+
+// each runs fn for each of idx, at most ap.concurrency at a time, and
+// starts none once the run is stopping.
+func (ap applier) each(ctx context.Context, idx []int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(ap.concurrency, 1))
+	for _, i := range idx {
 		sem <- struct{}{}
 		if ap.stopping(ctx) {
 			<-sem
@@ -125,21 +143,20 @@ func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := safely(func() { out[i] = ap.do(ctx, a) }); err != nil {
-				out[i] = outcome{attempted: true, err: err}
-			}
-			if errors.Is(out[i].err, ErrAccessDenied) {
-				once.Do(func() { fatal = out[i].err; cancel() })
-			}
-			ap.progress(Progress{Stage: StageWrite, Done: int(done.Add(1)), Total: len(actions)})
+			fn(i)
 		}()
 	}
 	wg.Wait()
-	if fatal != nil {
-		return out, fatal
+}
+
+// safeDo is do, with a panic (a bug) the action's error: a panic in a
+// worker goroutine would otherwise end the process before any report or
+// answer.
+func (ap applier) safeDo(ctx context.Context, a Action) (o outcome) {
+	if err := safely(func() { o = ap.do(ctx, a) }); err != nil {
+		return outcome{attempted: true, err: err}
 	}
-	ap.confirmCreates(ctx, actions, out)
-	return out, nil
+	return o
 }
 
 func (ap applier) do(ctx context.Context, a Action) outcome {
@@ -149,7 +166,10 @@ func (ap applier) do(ctx context.Context, a Action) outcome {
 	o := outcome{attempted: true}
 	switch a.Kind {
 	case Create:
-		o.id, o.err = ap.create(ctx, a.Registry)
+		o.id, o.err = ap.falcon.CreateRegistry(ctx, a.Registry)
+		if o.err == nil {
+			ap.verdicts.note(a.Registry.Credential.Fingerprint())
+		}
 	case Update:
 		o.err = ap.falcon.UpdateRegistry(ctx, a.Registry)
 	case Delete:
@@ -161,17 +181,45 @@ func (ap applier) do(ctx context.Context, a Action) outcome {
 	return o
 }
 
-// create sends a create, and sends it again while Falcon rejects the
-// credential, ap.retry.Attempts times ap.retry.Wait apart, as long as the
-// next send would start before the write deadline — unless the same
-// credential was already rejected after every retry in this run. A create
-// still rejected comes back as a *rejection saying what was tried.
-func (ap applier) create(ctx context.Context, r Registry) (string, error) {
-	fp := r.Credential.Fingerprint()
-	id, err := ap.falcon.CreateRegistry(ctx, r)
-	sends, cut := 1, false
-	for errors.Is(err, ErrCredentialRejected) && sends <= ap.retry.Attempts {
-		if _, rejected := ap.verdicts.was(fp); rejected {
+// retryRejected sends again, in rounds ap.retry.Wait apart, the creates
+// Falcon answered "failed to validate registry credential": right after a
+// trust policy changed, IAM may not have propagated it yet. Each round
+// sends one create per credential (role and external ID) still rejected,
+// and, once Falcon accepts a credential, its other registries; after
+// ap.retry.Attempts rounds, or when the next would start after the write
+// deadline, what is still rejected stays so, as a *rejection saying what
+// was tried. A wait costs the run its length once, however many creates
+// wait, and an account whose role never lets Falcon in costs one create a
+// round.
+func (ap applier) retryRejected(ctx context.Context, actions []Action, out []outcome) {
+	rejected := func() (first, rest []int) {
+		seen := map[string]bool{}
+		for i, a := range actions {
+			if a.Kind != Create || !errors.Is(out[i].err, ErrCredentialRejected) {
+				continue
+			}
+			if fp := a.Registry.Credential.Fingerprint(); !seen[fp] {
+				seen[fp] = true
+				first = append(first, i)
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		return first, rest
+	}
+	sends := make([]int, len(actions))
+	resend := func(idx []int) {
+		ap.each(ctx, idx, func(i int) {
+			if o := ap.safeDo(ctx, actions[i]); o.attempted {
+				out[i] = o
+				sends[i]++
+			}
+		})
+	}
+	rounds, cut := 0, false
+	for ; rounds < ap.retry.Attempts; rounds++ {
+		first, _ := rejected()
+		if len(first) == 0 {
 			break
 		}
 		if !ap.stopAt.IsZero() && time.Now().Add(ap.retry.Wait).After(ap.stopAt) {
@@ -181,22 +229,23 @@ func (ap applier) create(ctx context.Context, r Registry) (string, error) {
 		if sleep(ctx, ap.retry.Wait) != nil {
 			break
 		}
-		id, err = ap.falcon.CreateRegistry(ctx, r)
-		sends++
+		resend(first)
+		var accepted []int // the other registries of credentials Falcon now accepts
+		_, rest := rejected()
+		for _, i := range rest {
+			if ap.verdicts.accepted(actions[i].Registry.Credential.Fingerprint()) {
+				accepted = append(accepted, i)
+			}
+		}
+		resend(accepted)
 	}
-	if err == nil {
-		ap.verdicts.note(fp, true)
-		return id, nil
+	for i, a := range actions {
+		if a.Kind != Create || !errors.Is(out[i].err, ErrCredentialRejected) {
+			continue
+		}
+		out[i].err = &rejection{err: out[i].err, sends: 1 + sends[i], span: time.Duration(sends[i]) * ap.retry.Wait,
+			cut: cut, retried: rounds > 0 && sends[i] == 0, accepted: ap.verdicts.accepted(a.Registry.Credential.Fingerprint())}
 	}
-	if !errors.Is(err, ErrCredentialRejected) {
-		return id, err
-	}
-	accepted, retried := ap.verdicts.was(fp)
-	if sends > ap.retry.Attempts && ap.retry.Attempts > 0 {
-		ap.verdicts.note(fp, false)
-	}
-	return "", &rejection{err: err, sends: sends, span: time.Duration(sends-1) * ap.retry.Wait, cut: cut,
-		retried: retried && sends == 1, accepted: accepted}
 }
 
 // sleep waits d, or until ctx ends.

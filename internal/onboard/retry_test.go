@@ -2,6 +2,7 @@ package onboard
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,4 +56,35 @@ func TestRejectedCreateHintSaysWhatIsKnown(t *testing.T) {
 		assert.Contains(t, report.Registries.Failed[0].Hint, "let arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole assume the role")
 		assert.EqualValues(t, 1+1+1+1, f.calls.Load(), "accounts, registries, one create, and one look-up of it")
 	})
+}
+
+// Waiting for a trust policy to propagate never holds a write slot: every
+// other write goes first, and the rejected creates are sent again in rounds
+// after them, one per credential a round (its other registries once Falcon
+// accepts it).
+func TestRejectedCreatesAreRetriedAfterEveryOtherWrite(t *testing.T) {
+	slow, healthy := acct("100000000001", "us-east-1", "us-west-2"), acct("100000000002", "us-east-1")
+	var mu sync.Mutex
+	var sent []string
+	rejections := 2 // slow's role lets Falcon in after two rejections
+	f := &fakeFalcon{accounts: []Account{slow, healthy}, createErr: func(r Registry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, r.AccountID+"/"+r.Region)
+		if r.AccountID == slow.ID && rejections > 0 {
+			rejections--
+			return ErrCredentialRejected
+		}
+		return nil
+	}}
+	report, err := (&Runner{Falcon: f, Owner: "p", MaxConcurrency: 1, CredentialRetry: Retry{Attempts: 5, Wait: time.Millisecond}}).Run(context.Background(), Request{})
+	require.NoError(t, err)
+
+	assert.Len(t, report.Registries.Created, 3)
+	assert.Equal(t, []string{
+		"100000000001/us-east-1", "100000000001/us-west-2", // both rejected
+		"100000000002/us-east-1", // the other account's write is not held up
+		"100000000001/us-east-1", // round 1: one create for the credential, accepted
+		"100000000001/us-west-2", // then its other registry
+	}, sent)
 }
