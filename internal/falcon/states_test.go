@@ -53,12 +53,15 @@ func TestRegistrationStatesAsThePlanReadsThem(t *testing.T) {
 		unhealthy[f.Region] = true
 	}
 	assert.Equal(t, map[string]bool{"us-west-1": true, "us-west-2": true, "eu-west-1": true}, unhealthy, "someone else's, reported with a hint")
-	require.Len(t, report.Registries.UnknownState, 2, "ours and theirs")
-	for _, u := range report.Registries.UnknownState {
+	unknown := report.Registries.UnknownState
+	assert.Equal(t, 2, unknown.Count, "ours and theirs")
+	assert.Equal(t, map[string]int{"quarantined": 2}, unknown.States)
+	require.Len(t, unknown.Sample, 2)
+	for _, u := range unknown.Sample {
 		assert.Equal(t, "eu-west-2", u.Region)
-		assert.Contains(t, u.Error, `"quarantined"`)
-		assert.NotEmpty(t, u.Hint)
+		assert.Contains(t, u.Reason, `"quarantined"`)
 	}
+	assert.NotEmpty(t, unknown.Hint)
 	require.Len(t, report.Registries.Paused, 2, "ours and theirs")
 	for _, p := range report.Registries.Paused {
 		assert.Equal(t, "us-east-2", p.Region)

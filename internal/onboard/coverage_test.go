@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +235,31 @@ func TestCoverageRaisesRegistrationsOfAnotherPrefix(t *testing.T) {
 	assert.Equal(t, []string{"1 registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)"},
 		r.Coverage.Attention)
 	assert.Equal(t, 4, r.ExitCode())
+}
+
+// A whole tenant in one state this version does not know (the live
+// service's healthy state may be one) is counted by state and named by its
+// first few: the report stays small (a Lambda answer is at most 6 MB), and
+// the registrations cover their registries.
+func TestUnknownStatesAreCountedNotListed(t *testing.T) {
+	accounts := manyAccounts(40, "us-east-1", "eu-west-1")
+	var regs []Registry
+	for _, a := range accounts {
+		for _, region := range a.Regions {
+			r := ownedBy("p", a, region)
+			r.State = "active"
+			regs = append(regs, r)
+		}
+	}
+	r := runOn(t, &Runner{Falcon: &fakeFalcon{accounts: accounts, registries: regs}}, Request{})
+	u := r.Registries.UnknownState
+	assert.Equal(t, 80, u.Count)
+	assert.Equal(t, map[string]int{"active": 80}, u.States)
+	assert.Len(t, u.Sample, NoRepositorySample)
+	assert.Equal(t, 80, r.Coverage.Present)
+	assert.True(t, r.Coverage.Clean)
+	var b strings.Builder
+	r.WriteSummary(&b)
+	assert.Contains(t, b.String(), `in a state this version does not know (80: "active" x 80)`)
+	assert.Contains(t, b.String(), "… (70 more)")
 }

@@ -87,12 +87,23 @@ type RegistriesReport struct {
 	Paused []Failure `json:"paused"`
 	// UnknownState: desired registrations in a state this version does not
 	// know (StateOf), whoever made them: neither trusted as healthy nor
-	// written (counted in Unchanged).
-	UnknownState []Failure `json:"unknown_state"`
+	// written (counted in Unchanged). Counted by state, the first few named:
+	// a whole tenant can be in one such state.
+	UnknownState UnknownStates `json:"unknown_state"`
 	// NotOwned: desired registries already registered by someone else
 	// (counted in Unchanged; never written). Unhealthy lists those whose
 	// state Falcon reports as a credential problem, with a hint.
 	NotOwned NotOwnedReport `json:"not_owned"`
+}
+
+// UnknownStates counts registrations in states this version does not know,
+// by state, names the first NoRepositorySample of them (Reason: the state)
+// and says what to do.
+type UnknownStates struct {
+	Count  int            `json:"count"`
+	States map[string]int `json:"states"`
+	Sample []RegistryRef  `json:"sample"`
+	Hint   string         `json:"hint,omitempty"`
 }
 
 // NotOwnedReport counts registrations of desired registries this tool did
@@ -209,7 +220,7 @@ func newReport(p Plan) Report {
 			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{}, Pending: []Failure{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}, OtherPrefix: []Failure{}},
-			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: []Failure{},
+			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: UnknownStates{States: map[string]int{}, Sample: []RegistryRef{}},
 		},
 	}
 	for _, reg := range p.Unusable {
@@ -226,11 +237,17 @@ func newReport(p Plan) Report {
 	for _, reg := range p.Paused {
 		r.Registries.Paused = append(r.Registries.Paused, pausedNote(reg))
 	}
-	for _, reg := range p.UnknownState {
-		r.Registries.UnknownState = append(r.Registries.UnknownState, Failure{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region,
-			Error: fmt.Sprintf("Falcon reports the registration (alias %q) in state %q, which this version does not know", reg.Alias, reg.State),
-			Hint: "it is neither taken as healthy nor written for that state: look at it in the Falcon console (Cloud security, Registry connections); " +
-				"if Falcon cannot use it, delete it and the next run registers the registry again"})
+	if u := &r.Registries.UnknownState; len(p.UnknownState) > 0 {
+		u.Count = len(p.UnknownState)
+		for i, reg := range p.UnknownState {
+			u.States[reg.State]++
+			if i < NoRepositorySample {
+				u.Sample = append(u.Sample, RegistryRef{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, RegistryID: reg.ID,
+					Reason: fmt.Sprintf("state %q (alias %q)", reg.State, reg.Alias)})
+			}
+		}
+		u.Hint = "a state this version does not know: neither taken as healthy nor written for it. Look at these in the Falcon console " +
+			"(Cloud security, Registry connections); if Falcon cannot use one, delete it and the next run registers the registry again"
 	}
 	for _, reg := range p.Kept {
 		r.Registries.Kept = append(r.Registries.Kept, RegistryRef{URL: reg.URL, AccountID: reg.AccountID, Region: reg.Region, RegistryID: reg.ID,

@@ -3,6 +3,7 @@ package onboard
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -56,7 +57,6 @@ func (r Report) WriteSummary(w io.Writer) {
 		notes []Failure
 	}{
 		{"paused in Falcon, left alone", g.Paused},
-		{"in a state this version does not know", g.UnknownState},
 		{"registrations that cover nothing (http://)", g.Unusable},
 	} {
 		if len(s.notes) > 0 {
@@ -70,6 +70,21 @@ func (r Report) WriteSummary(w io.Writer) {
 		if n := len(s.notes) - summaryListMax; n > 0 {
 			fmt.Fprintf(w, "  … (%d more in the report)\n", n)
 		}
+	}
+	if u := g.UnknownState; u.Count > 0 {
+		states := make([]string, 0, len(u.States))
+		for st, n := range u.States {
+			states = append(states, fmt.Sprintf("%q x %d", st, n))
+		}
+		slices.Sort(states)
+		fmt.Fprintf(w, "\nin a state this version does not know (%d: %s)\n", u.Count, strings.Join(states, ", "))
+		for _, x := range u.Sample {
+			fmt.Fprintf(w, "  %s  %s\n", x.URL, x.Reason)
+		}
+		if n := u.Count - len(u.Sample); n > 0 {
+			fmt.Fprintf(w, "  … (%d more)\n", n)
+		}
+		fmt.Fprintf(w, "  hint:  %s\n", u.Hint)
 	}
 	if len(g.Kept) > 0 {
 		fmt.Fprintf(w, "\nowned, outside the scope, left in Falcon (%d)\n", len(g.Kept))
