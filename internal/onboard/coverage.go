@@ -24,9 +24,10 @@ type Coverage struct {
 	// never shown as 100); with nothing desired, 100 when Clean, else 0.
 	Percent float64 `json:"percent"`
 	Missing Missing `json:"missing"`
-	// Clean: every desired registry present, no account in scope skipped
-	// for a cause a person must fix, and CSPM listed at least one account.
-	// Attention says, for a person, why not.
+	// Clean: every desired registry present (a dry run's planned writes
+	// are not), no account in scope skipped for a cause a person must fix,
+	// and CSPM listed at least one account. Attention says, for a person,
+	// why not.
 	Clean     bool     `json:"clean"`
 	Attention []string `json:"attention"`
 }
@@ -49,13 +50,16 @@ type Missing struct {
 	// registration unusable (registries.not_owned.unhealthy); never
 	// written here.
 	Unusable int `json:"unusable"`
+	// Paused: a person paused the registration in Falcon
+	// (registries.paused): not assessed until resumed, never written here.
+	Paused int `json:"paused"`
 	// Planned (dry run only): the plan would create or fix them.
 	Planned int `json:"planned"`
 }
 
 // Total is the number of desired registries missing.
 func (m Missing) Total() int {
-	return m.AccountSkipped + m.Pending + m.Failed + m.NotAttempted + m.Unusable + m.Planned
+	return m.AccountSkipped + m.Pending + m.Failed + m.NotAttempted + m.Unusable + m.Paused + m.Planned
 }
 
 // SkipAction says what a skipped account needs before it can be covered.
@@ -86,7 +90,8 @@ func (r *Report) judgeCoverage(p Plan) {
 		}
 	}
 	written := len(g.Created) + len(g.Updated)
-	c.Present = g.Unchanged - unusable
+	c.Missing.Paused = len(p.Paused)
+	c.Present = g.Unchanged - unusable - c.Missing.Paused
 	if r.DryRun {
 		c.Missing.Planned = written
 	} else {
@@ -142,7 +147,13 @@ func (r *Report) judgeCoverage(p Plan) {
 	if n := len(p.OtherPrefix); n > 0 {
 		attention("%d registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)", n)
 	}
-	c.Clean = len(c.Attention) == 0 && m.Total()-m.Planned == 0
+	if m.Paused > 0 {
+		attention("%d registration(s) paused in Falcon: not assessed until resumed (registries.paused)", m.Paused)
+	}
+	if m.Planned > 0 {
+		attention("%d registration(s) missing or drifted that this dry run would create or fix (registries.created, registries.updated)", m.Planned)
+	}
+	c.Clean = len(c.Attention) == 0 && m.Total() == 0
 	switch {
 	case c.Desired > 0:
 		c.Percent = float64(c.Present*1000/c.Desired) / 10

@@ -36,9 +36,10 @@ func TestCoverageOfAnOnboardedOrganizationIsClean(t *testing.T) {
 	rn := &Runner{Falcon: f}
 
 	dry := runOn(t, rn, Request{DryRun: true})
-	assert.Equal(t, Coverage{Desired: 49, Present: 0, Percent: 0, Missing: Missing{Planned: 49}, Clean: true, Attention: []string{}}, *dry.Coverage,
-		"a dry run of a tenant with nothing wrong is clean: what it would create is planned, not missing")
-	assert.Equal(t, 0, dry.ExitCode())
+	assert.Equal(t, Coverage{Desired: 49, Present: 0, Percent: 0, Missing: Missing{Planned: 49},
+		Attention: []string{"49 registration(s) missing or drifted that this dry run would create or fix (registries.created, registries.updated)"}}, *dry.Coverage,
+		"a dry run plans; what it would create is still missing")
+	assert.Equal(t, 4, dry.ExitCode())
 
 	for _, name := range []string{"first", "second"} {
 		r := runOn(t, rn, Request{})
@@ -46,6 +47,23 @@ func TestCoverageOfAnOnboardedOrganizationIsClean(t *testing.T) {
 		assert.Empty(t, r.Accounts.Skipped, name)
 		assert.Equal(t, 0, r.ExitCode(), name)
 	}
+	dry = runOn(t, rn, Request{DryRun: true})
+	assert.True(t, dry.Coverage.Clean, "a dry run with nothing to do is clean")
+	assert.Equal(t, 0, dry.ExitCode())
+}
+
+// A registration a person paused is not assessed: missing, as such, and a
+// person is told (the report lists it; it is never written here).
+func TestCoverageOfPausedRegistrations(t *testing.T) {
+	a := acct("100000000001", "us-east-1", "eu-west-1")
+	paused := ownedBy("p", a, "eu-west-1")
+	paused.State = "paused"
+	f := &fakeFalcon{accounts: []Account{a}, registries: []Registry{ownedBy("p", a, "us-east-1"), paused}}
+	r := runOn(t, &Runner{Falcon: f}, Request{})
+	assert.Equal(t, Coverage{Desired: 2, Present: 1, Percent: 50, Missing: Missing{Paused: 1},
+		Attention: []string{"1 registration(s) paused in Falcon: not assessed until resumed (registries.paused)"}}, *r.Coverage)
+	assert.Equal(t, 4, r.ExitCode())
+	assert.Zero(t, f.calls.Load()-2, "nothing written")
 }
 
 // Every account skipped: zero coverage, counted by the regions the skipped

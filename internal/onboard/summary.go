@@ -140,7 +140,7 @@ func (c *Coverage) writeSummary(w io.Writer) {
 		n    int
 		what string
 	}{{m.AccountSkipped, "account skipped"}, {m.Pending, "being set up"}, {m.Failed, "failed"}, {m.NotAttempted, "not attempted"},
-		{m.Unusable, "unusable"}, {m.Planned, "planned by this dry run"}} {
+		{m.Unusable, "unusable"}, {m.Paused, "paused"}, {m.Planned, "planned by this dry run"}} {
 		if x.n > 0 {
 			causes = append(causes, fmt.Sprintf("%d %s", x.n, x.what))
 		}
