@@ -83,12 +83,7 @@ const (
 func (r *Report) judgeCoverage(p Plan) {
 	g := r.Registries
 	c := Coverage{Desired: p.Desired, Attention: []string{}}
-	unusable := 0
-	for _, reg := range p.NotOwned {
-		if reg.Trouble() != "" {
-			unusable++
-		}
-	}
+	unusable := len(g.NotOwned.Unhealthy) // someone else's, Falcon reports in trouble
 	written := len(g.Created) + len(g.Updated)
 	c.Missing.Paused = len(p.Paused)
 	c.Present = g.Unchanged - unusable - c.Missing.Paused
@@ -123,35 +118,26 @@ func (r *Report) judgeCoverage(p Plan) {
 	if len(p.Unlisted) > 0 {
 		attention("ACCOUNT_IDS or the request names %d account(s) CSPM does not list: %s", len(p.Unlisted), strings.Join(p.Unlisted, ", "))
 	}
-	if fix > 0 {
-		attention("%d account(s) skipped for a cause a person must fix (accounts.skipped, action \"fix\"); exclude an account with EXCLUDE_ACCOUNT_IDS to accept it", fix)
-	}
-	if wait > 0 {
-		attention("%d account(s) still being set up; a later run covers them (accounts.skipped, action \"wait\")", wait)
-	}
 	m := c.Missing
-	if m.Failed > 0 {
-		attention("%d registration(s) failed (registries.failed, each with a hint)", m.Failed)
-	}
-	if n := len(g.Pending); n > 0 {
-		attention("%d registration(s) wait for their role's trust to be prepared (registries.pending); a later run registers them", n)
-	}
-	if m.NotAttempted > 0 {
-		attention("%d write(s) left for the next run", m.NotAttempted)
-	}
-	if m.Unusable > 0 {
-		attention("%d registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)", m.Unusable)
-	}
-	// They cover their registries today, but nothing repairs them any more:
-	// ALIAS_PREFIX changed since they were made.
-	if n := len(p.OtherPrefix); n > 0 {
-		attention("%d registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)", n)
-	}
-	if m.Paused > 0 {
-		attention("%d registration(s) paused in Falcon: not assessed until resumed (registries.paused)", m.Paused)
-	}
-	if m.Planned > 0 {
-		attention("%d registration(s) missing or drifted that this dry run would create or fix (registries.created, registries.updated)", m.Planned)
+	for _, a := range []struct {
+		n      int
+		format string
+	}{
+		{fix, "%d account(s) skipped for a cause a person must fix (accounts.skipped, action \"fix\"); exclude an account with EXCLUDE_ACCOUNT_IDS to accept it"},
+		{wait, "%d account(s) still being set up; a later run covers them (accounts.skipped, action \"wait\")"},
+		{m.Failed, "%d registration(s) failed (registries.failed, each with a hint)"},
+		{len(g.Pending), "%d registration(s) wait for their role's trust to be prepared (registries.pending); a later run registers them"},
+		{m.NotAttempted, "%d write(s) left for the next run"},
+		{m.Unusable, "%d registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)"},
+		// They cover their registries today, but nothing repairs them any
+		// more: ALIAS_PREFIX changed since they were made.
+		{len(p.OtherPrefix), "%d registration(s) carry this tool's alias under another ALIAS_PREFIX and are no longer maintained (registries.not_owned.other_prefix)"},
+		{m.Paused, "%d registration(s) paused in Falcon: not assessed until resumed (registries.paused)"},
+		{m.Planned, "%d registration(s) missing or drifted that this dry run would create or fix (registries.created, registries.updated)"},
+	} {
+		if a.n > 0 {
+			attention(a.format, a.n)
+		}
 	}
 	c.Clean = len(c.Attention) == 0 && m.Total() == 0
 	switch {
