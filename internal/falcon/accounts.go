@@ -21,6 +21,22 @@ const (
 	batchSize         = 100
 )
 
+// The account query's products and features: every account CSPM
+// registers. CrowdStrike's current API specification marks both required
+// (falconpy's endpoint table, src/falconpy/_endpoint/_cloud_aws_registration.py,
+// "cloud-registration-aws-query-accounts": products and features
+// "required": True; falconpy's tests/test_cloud_aws_registration.py sends
+// both), although gofalcon v0.22.0's parameters leave them optional.
+// CrowdStrike's Terraform provider always enables feature iom of product
+// cspm when it registers an AWS account ("iom ... is always enabled":
+// buildProductsFromModel, internal/fcs/cloud_aws_account.go), so cspm/iom
+// selects them all. Both go out as repeated parameters (collectionFormat
+// multi), as gofalcon writes them.
+var (
+	accountsProducts = []string{"cspm"}
+	accountsFeatures = []string{"iom"}
+)
+
 const (
 	accountsQuery    = "GET /cloud-security-registration-aws/queries/account/v1"
 	accountsEntities = "GET /cloud-security-registration-aws/entities/account/v1"
@@ -34,6 +50,7 @@ func (c *Client) Accounts(ctx context.Context) ([]onboard.Account, error) {
 	ids, err := listAll(ctx, accountsQuery, c.concurrency, func(ctx context.Context, offset int64) (page, error) {
 		p := cspm.NewCloudRegistrationAwsQueryAccountsParamsWithContext(ctx)
 		p.Limit, p.Offset = ptr(int64(accountsPageMax)), &offset
+		p.Products, p.Features = accountsProducts, accountsFeatures
 		ok, multi, err := c.cspm.CloudRegistrationAwsQueryAccounts(p)
 		if err != nil {
 			return page{}, readError(accountsQuery, err)

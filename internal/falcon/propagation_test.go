@@ -7,6 +7,7 @@ package falcon_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,10 +22,12 @@ var noWait = onboard.Retry{Attempts: 5}
 
 func creates(sim *falconsim.Sim) int { return sim.Stats().ByOperation["POST "+registriesPath] }
 
-// The create is sent again while the trust policy propagates, and succeeds
-// within the run: created once, no failure.
+// The create is sent again while the trust policy propagates — a change is
+// plausible: CSPM registered the account minutes ago — and succeeds within
+// the run: created once, no failure.
 func TestCreateRetriedWhileTrustPropagates(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(1, []string{"us-east-1"})
+	accounts[0].RegisteredAt = time.Now().Add(-2 * time.Minute)
 	r := newRig(t, rigConfig{accounts: accounts})
 	r.runner.CredentialRetry = noWait
 	r.sim.PropagateTrust(accounts[0].RoleARN, 3)
@@ -35,26 +38,45 @@ func TestCreateRetriedWhileTrustPropagates(t *testing.T) {
 	assert.Equal(t, 4, creates(r.sim), "3 rejected while the change propagated, then created")
 }
 
-// A trust policy that never lets Falcon in: the create is sent 1 + 5 times,
-// then reported failed with a hint that says what was tried; the account's
-// other registries do not each wait out the same retries again.
-func TestCreateRejectedAfterEveryRetryIsAFailureSayingSo(t *testing.T) {
+// A role still being prepared that never lets Falcon in within the run: one
+// create is sent 1 + 5 times, the account's other registry waits for that
+// credential and is never sent; the rejection is pending, and its hint says
+// what was tried.
+func TestCreateRejectedAfterEveryRetryIsPendingSayingSo(t *testing.T) {
 	accounts := falconsim.GenerateAccounts(1, []string{"us-east-1", "us-west-2"})
-	accounts[0].TrustsRegistryAssessment = false
+	accounts[0].TrustsRegistryAssessment, accounts[0].RegisteredAt = false, time.Now().Add(-2*time.Minute)
 	r := newRig(t, rigConfig{accounts: accounts, env: map[string]string{"MAX_CONCURRENCY": "1"}})
 	r.runner.CredentialRetry = noWait
 
 	report := r.run(t)
 
-	require.Len(t, report.Registries.Failed, 2)
-	assert.Equal(t, 6+1, creates(r.sim), "one registry retried 5 times; the other, of the same credential, once")
-	for _, f := range report.Registries.Failed {
-		assert.Contains(t, f.Error, "rejected the credential")
-		assert.Contains(t, f.Hint, "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole")
-		assert.Contains(t, f.Hint, "propagat", "the hint allows for a trust policy just changed")
-	}
-	assert.Contains(t, report.Registries.Failed[0].Hint, "6 times")
+	require.Len(t, report.Registries.Pending, 1)
+	require.Len(t, report.Registries.Waiting, 1)
+	assert.Equal(t, 6, creates(r.sim), "one registry sent 1 + 5 times; the other, of the same credential, not at all")
+	p := report.Registries.Pending[0]
+	assert.Contains(t, p.Error, "rejected the credential")
+	assert.Contains(t, p.Hint, "sent 6 times")
+	assert.Contains(t, p.Hint, "still being prepared")
+	assert.Contains(t, report.Registries.Waiting[0].Reason, "Falcon rejected role "+accounts[0].RoleARN)
 	assert.Empty(t, r.sim.Registries())
+}
+
+// A role that has refused Falcon since long before the setup window (the
+// simulator's accounts were registered a month ago): one create a run, no
+// wait, and a failure whose hint says why it was not sent again.
+func TestRoleRefusingForDaysCostsOneCreateAndNoWait(t *testing.T) {
+	accounts := falconsim.GenerateAccounts(1, []string{"us-east-1", "us-west-2", "eu-west-1"})
+	accounts[0].TrustsRegistryAssessment = false
+	r := newRig(t, rigConfig{accounts: accounts})
+	r.runner.CredentialRetry = onboard.Retry{Attempts: 5, Wait: time.Hour} // a wait would hold the test
+
+	report := r.run(t)
+
+	require.Len(t, report.Registries.Failed, 1)
+	assert.Len(t, report.Registries.Waiting, 2)
+	assert.Equal(t, 1, creates(r.sim))
+	assert.Contains(t, report.Registries.Failed[0].Hint, "sent once")
+	assert.Contains(t, report.Registries.Failed[0].Hint, "arn:aws:iam::292230061137:role/CrowdStrikeCustomerRegistryAssessmentRole")
 }
 
 // Falcon may keep the record of a create it answered "failed to validate":

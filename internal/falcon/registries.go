@@ -125,10 +125,43 @@ func registryOf(r *models.DomainExternalAPIRegistry) (onboard.Registry, error) {
 	return reg, nil
 }
 
+// ReadRegistries implements onboard.Falcon: the registrations of ids as
+// Falcon shows them now, 100 IDs a call; an ID Falcon does not return is
+// left out.
+func (c *Client) ReadRegistries(ctx context.Context, ids []string) ([]onboard.Registry, error) {
+	regs, _, err := entities(ctx, c, ids, c.registryBatch, func(r onboard.Registry) string { return r.ID })
+	return regs, err
+}
+
+// answered is what a write's answer shows of the registration: its ID and,
+// when the answer carries them, its state, when that last changed and
+// whether its credential expired (State stays "" when the answer says
+// nothing of it: the caller then reads it back). Nothing else of the
+// answer is relied on.
+func answered(r *models.DomainExternalAPIRegistry) onboard.Registry {
+	var reg onboard.Registry
+	if r == nil {
+		return reg
+	}
+	if r.ID != nil {
+		reg.ID = *r.ID
+	}
+	if r.State != nil {
+		reg.State = strings.TrimSpace(*r.State)
+	}
+	if r.StateChangedAt != nil {
+		reg.StateChangedAt, _ = time.Parse(time.RFC3339, *r.StateChangedAt)
+	}
+	if r.Credential != nil && r.Credential.Expired != nil {
+		reg.Expired = *r.Credential.Expired
+	}
+	return reg
+}
+
 // CreateRegistry implements onboard.Falcon. It is sent once: a 5xx, a lost
 // answer or a success without a registry id comes back as
 // onboard.ErrUncertain for the caller to re-check.
-func (c *Client) CreateRegistry(ctx context.Context, r onboard.Registry) (string, error) {
+func (c *Client) CreateRegistry(ctx context.Context, r onboard.Registry) (onboard.Registry, error) {
 	p := fci.NewCreateRegistryEntitiesParamsWithContext(ctx)
 	p.Body = &models.RegistryassessmentExternalRegistryPayload{
 		Type:             ptr(registryTypeECR),
@@ -138,14 +171,18 @@ func (c *Client) CreateRegistry(ctx context.Context, r onboard.Registry) (string
 	}
 	created, err := c.registries.CreateRegistryEntities(p, anySuccess)
 	if err != nil {
-		return "", writeError(err)
+		return onboard.Registry{}, writeError(err)
 	}
-	if created.Payload == nil || created.Payload.Resources == nil || created.Payload.Resources.ID == nil || *created.Payload.Resources.ID == "" {
+	var shown onboard.Registry
+	if created.Payload != nil {
+		shown = answered(created.Payload.Resources)
+	}
+	if shown.ID == "" {
 		// Falcon answers so a create of a URL it already has; the caller
 		// looks the URL up to tell what happened.
-		return "", fmt.Errorf("%w (success answer without a registry id)", onboard.ErrUncertain)
+		return onboard.Registry{}, fmt.Errorf("%w (success answer without a registry id)", onboard.ErrUncertain)
 	}
-	return *created.Payload.Resources.ID, nil
+	return shown, nil
 }
 
 // anySuccess makes the create reader accept every 2xx. The live API answers
@@ -169,18 +206,26 @@ type as201 struct{ runtime.ClientResponse }
 func (as201) Code() int { return http.StatusCreated }
 
 // UpdateRegistry implements onboard.Falcon: PATCH the credential and the
-// alias (which records the credential's fingerprint).
-func (c *Client) UpdateRegistry(ctx context.Context, r onboard.Registry) error {
+// alias (which records the credential's fingerprint). What the answer shows
+// of the registration counts only when it is this registration's.
+func (c *Client) UpdateRegistry(ctx context.Context, r onboard.Registry) (onboard.Registry, error) {
 	p := fci.NewUpdateRegistryEntitiesParamsWithContext(ctx)
 	p.ID = r.ID
 	p.Body = &models.RegistryassessmentExternalRegistryPatchPayload{
 		Credential:       &models.APICredPayload{Type: ptr(registryTypeECR), Details: c.details(r)},
 		UserDefinedAlias: r.Alias,
 	}
-	if _, err := c.registries.UpdateRegistryEntities(p); err != nil {
-		return writeError(err)
+	updated, err := c.registries.UpdateRegistryEntities(p)
+	if err != nil {
+		return onboard.Registry{}, writeError(err)
 	}
-	return nil
+	if updated.Payload == nil {
+		return onboard.Registry{}, nil
+	}
+	if shown := answered(updated.Payload.Resources); shown.ID == r.ID {
+		return shown, nil
+	}
+	return onboard.Registry{}, nil
 }
 
 // DeleteRegistry implements onboard.Falcon. A registry already gone (404)

@@ -26,13 +26,15 @@ func TestNewAccountWhoseTrustIsBeingPreparedIsPending(t *testing.T) {
 
 	assert.Len(t, report.Registries.Created, 2, "the account onboarded before")
 	assert.Empty(t, report.Registries.Failed)
-	require.Len(t, report.Registries.Pending, 2)
-	for _, p := range report.Registries.Pending {
-		assert.Equal(t, joined.ID, p.AccountID)
-		assert.Contains(t, p.Hint, "CSPM registered this account 3m0s ago")
-		assert.NotContains(t, p.Hint, "add it to its trust policy")
-	}
-	assert.Equal(t, 2, report.Coverage.Missing.Pending)
+	require.Len(t, report.Registries.Pending, 1, "one write per credential")
+	p := report.Registries.Pending[0]
+	assert.Equal(t, joined.ID, p.AccountID)
+	assert.Contains(t, p.Hint, "CSPM registered this account 3m0s ago")
+	assert.NotContains(t, p.Hint, "add it to its trust policy")
+	require.Len(t, report.Registries.Waiting, 1)
+	assert.Equal(t, joined.ID, report.Registries.Waiting[0].AccountID)
+	assert.Equal(t, 1, report.Coverage.Missing.Pending)
+	assert.Equal(t, 1, report.Coverage.Missing.Waiting)
 	assert.False(t, report.Coverage.Clean)
 
 	r.sim.AddRole(joined.RoleARN, joined.ExternalID, true) // the member setup's repair lands

@@ -38,6 +38,9 @@ type Account struct {
 	// TrustsRegistryAssessment says whether the role's trust policy allows
 	// the registry-assessment principal (RegistryAssessmentPrincipal).
 	TrustsRegistryAssessment bool
+	// Features are the features of product cspm the account is registered
+	// with (products); nil: iom, which CrowdStrike's tools always enable.
+	Features []string
 	// RegisteredAt is when CSPM registered the account (created_at); zero:
 	// DefaultRegisteredAge before it was added, as most of a tenant's
 	// accounts were. Set it to the present for an account that just joined.
@@ -148,8 +151,17 @@ func (s *Sim) handleQueryAccounts(rc *reqCtx, r *http.Request) reply {
 	if limit == 0 {
 		limit = accountsDefaultLimit
 	}
+	products, features := q["products"], q["features"]
+	if !s.opts.LenientAccountQuery && (len(products) == 0 || len(features) == 0) {
+		return errReply(rc, http.StatusBadRequest, "products and features are required")
+	}
 	s.mu.Lock()
-	ids := s.sortedAccountIDs()
+	var ids []string
+	for _, id := range s.sortedAccountIDs() {
+		if s.accounts[id].registeredFor(products, features) {
+			ids = append(ids, id)
+		}
+	}
 	s.mu.Unlock()
 	return reply{status: http.StatusOK, body: &models.RestAWSAccountQueryResponseExtV1{
 		Meta:      rc.pagedMeta(limit, offset, len(ids)),
@@ -183,6 +195,25 @@ func (s *Sim) handleGetAccounts(rc *reqCtx, r *http.Request) reply {
 		status = http.StatusMultiStatus
 	}
 	return reply{status: status, body: body}
+}
+
+// features are the cspm features the account is registered with.
+func (e *accountEntry) features() []string {
+	if e.Features == nil {
+		return []string{"iom"}
+	}
+	return e.Features
+}
+
+// registeredFor reports whether the account matches a query for products
+// and features (none asked: every account): it is registered with product
+// cspm and one of the features, when cspm is among the products asked.
+func (e *accountEntry) registeredFor(products, features []string) bool {
+	if len(products) == 0 && len(features) == 0 {
+		return true
+	}
+	return slices.Contains(products, "cspm") &&
+		(len(features) == 0 || slices.ContainsFunc(e.features(), func(f string) bool { return slices.Contains(features, f) }))
 }
 
 // model renders the account as gofalcon's DomainCloudAWSAccountV1.
@@ -220,7 +251,7 @@ func (e *accountEntry) model() *models.DomainCloudAWSAccountV1 {
 		IsCustomRolename: ptr(false),
 		Products: []*models.DomainProductFeatures{{
 			Product:  ptr("cspm"),
-			Features: []string{"iom"},
+			Features: append([]string{}, e.features()...),
 		}},
 		ResourceMetadata: &models.DomainAWSAccountResourceMetadata{
 			CreatedAt:           &created,

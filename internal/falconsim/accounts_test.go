@@ -22,7 +22,7 @@ func TestAccountsPaginationAndEntities(t *testing.T) {
 	pages := 0
 	for offset := int64(0); ; {
 		limit := int64(500)
-		ok, multi, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams().
+		ok, multi, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery().
 			WithLimit(&limit).WithOffset(&offset))
 		require.NoError(t, err)
 		require.Nil(t, multi)
@@ -72,13 +72,13 @@ func TestAccountsLimitClamping(t *testing.T) {
 	e.sim.AddAccounts(GenerateAccounts(650, nil)...)
 	for _, tc := range []struct{ in, want int64 }{{0, 100}, {1000, 500}, {7, 7}} {
 		limit := tc.in
-		ok, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams().WithLimit(&limit))
+		ok, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery().WithLimit(&limit))
 		require.NoError(t, err)
 		assert.Len(t, ok.Payload.Resources, int(tc.want), "limit %d", tc.in)
 	}
 	// Past the end: empty but valid.
 	off := int64(5000)
-	ok, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams().WithOffset(&off))
+	ok, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery().WithOffset(&off))
 	require.NoError(t, err)
 	assert.Empty(t, ok.Payload.Resources)
 	require.NoError(t, ok.Payload.Validate(strfmt.Default))
@@ -223,4 +223,31 @@ func TestProvisionedAccountHasNoRoleYet(t *testing.T) {
 	assert.Equal(t, "provisioned", ok.Payload.Resources[0].RegistrationStatus)
 	assert.Equal(t, pending.ExternalID, ok.Payload.Resources[0].ResourceMetadata.ExternalID, "CSPM generated the ID at registration")
 	assert.False(t, e.sim.accepts(pending.RoleARN, pending.ExternalID), "no role deployed")
+}
+
+// CSPM's account query requires products and features, as CrowdStrike's
+// current API specification says (LenientAccountQuery: gofalcon's model,
+// where both are optional); it selects the accounts registered with them.
+func TestAccountQueryRequiresProductsAndFeatures(t *testing.T) {
+	e := newEnv(t, Options{})
+	iom, other := GenerateAccounts(2, testRegions)[0], GenerateAccounts(2, testRegions)[1]
+	other.Features = []string{"dspm"}
+	e.sim.AddAccounts(iom, other)
+
+	_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	var bad *cloud_aws_registration.CloudRegistrationAwsQueryAccountsBadRequest
+	require.ErrorAs(t, err, &bad)
+	assert.Contains(t, *bad.Payload.Errors[0].Message, "products and features are required")
+	_, _, err = e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams().WithProducts([]string{"cspm"}))
+	require.ErrorAs(t, err, &bad, "features too")
+
+	ok, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
+	require.NoError(t, err)
+	assert.Equal(t, []string{iom.ID}, ok.Payload.Resources, "only accounts registered with feature iom")
+
+	lenient := newEnv(t, Options{LenientAccountQuery: true})
+	lenient.sim.AddAccounts(iom, other)
+	ok, _, err = lenient.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	require.NoError(t, err)
+	assert.Len(t, ok.Payload.Resources, 2)
 }

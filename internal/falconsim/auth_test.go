@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	"github.com/crowdstrike/gofalcon/falcon/client/oauth2"
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/strfmt"
@@ -42,11 +41,11 @@ func TestTokenCreated(t *testing.T) {
 
 func TestExpiredTokenIs401(t *testing.T) {
 	e := newEnv(t, Options{})
-	_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
 	require.NoError(t, err)
 
 	e.sim.ExpireTokens()
-	_, _, err = e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	_, _, err = e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
 	var apiErr *runtime.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.Code)
@@ -55,7 +54,7 @@ func TestExpiredTokenIs401(t *testing.T) {
 func TestShortTTLRefreshes(t *testing.T) {
 	e := newEnv(t, Options{TokenTTL: 2 * time.Second})
 	for range 3 {
-		_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+		_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
 		require.NoError(t, err)
 	}
 	// x/oauth2 refreshes tokens expiring within 10s, so every call fetches one.

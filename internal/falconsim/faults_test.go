@@ -55,7 +55,7 @@ func TestFaultBeforeWriteTimesAndBody(t *testing.T) {
 	e.sim.InjectFault(Fault{Method: http.MethodGet, Path: pathQueryAccounts, Status: http.StatusForbidden})
 	_, err = e.img.ReadRegistryEntities(fci.NewReadRegistryEntitiesParams())
 	require.NoError(t, err)
-	_, _, err = e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	_, _, err = e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
 	var forbidden *cloud_aws_registration.CloudRegistrationAwsQueryAccountsForbidden
 	require.ErrorAs(t, err, &forbidden)
 }

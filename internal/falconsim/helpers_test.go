@@ -122,3 +122,9 @@ func mustToken(t *testing.T, e *env) string {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
 	return tok.AccessToken
 }
+
+// accountQuery is CSPM's account query with the products and features the
+// API specification requires: every account CSPM registers.
+func accountQuery() *cloud_aws_registration.CloudRegistrationAwsQueryAccountsParams {
+	return cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams().WithProducts([]string{"cspm"}).WithFeatures([]string{"iom"})
+}

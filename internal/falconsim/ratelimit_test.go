@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdstrike/gofalcon/falcon/client/cloud_aws_registration"
 	fci "github.com/crowdstrike/gofalcon/falcon/client/falcon_container_image"
 	"github.com/go-openapi/strfmt"
 	"github.com/stretchr/testify/assert"
@@ -33,7 +32,7 @@ func TestRateLimit429AndRetryAfter(t *testing.T) {
 
 	// A request exactly at the advertised second succeeds.
 	time.Sleep(time.Until(retryAt))
-	_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(cloud_aws_registration.NewCloudRegistrationAwsQueryAccountsParams())
+	_, _, err := e.aws.CloudRegistrationAwsQueryAccounts(accountQuery())
 	require.NoError(t, err)
 }
 

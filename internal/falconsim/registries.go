@@ -37,6 +37,10 @@ type regEntry struct {
 	credUpdatedAt  time.Time
 }
 
+// verdictStates are the states in which Falcon reports it cannot use a
+// registration's credential (README, "Drift detection and the alias").
+var verdictStates = map[string]bool{"error": true, "failed": true, "offline": true, "expired": true, "invalid": true, "unauthorized": true, "denied": true}
+
 const (
 	registriesDefaultLimit = 100
 	registriesMaxIDs       = 100
@@ -254,6 +258,10 @@ func (s *Sim) handleCreateRegistry(rc *reqCtx, r *http.Request) reply {
 		return errReply(rc, http.StatusConflict, fmt.Sprintf("registry already exists: %s (id %s)", *p.URL, dup.ID))
 	}
 	if msg := s.assumeRole(cred.role, cred.externalID); msg != "" {
+		if s.opts.KeepRejectedCreates {
+			s.registries = append(s.registries, newRegEntry(Registry{ID: newUUID(), URL: strings.TrimSpace(*p.URL), Alias: p.UserDefinedAlias,
+				RoleARN: cred.role, ExternalID: cred.externalID, Type: registryTypeECR, State: "error", CreatedAt: time.Now().UTC()}, p.URLUniquenessKey))
+		}
 		return errReply(rc, http.StatusBadRequest, msg)
 	}
 	e := newRegEntry(Registry{
@@ -302,10 +310,16 @@ func (s *Sim) handleUpdateRegistry(rc *reqCtx, r *http.Request) reply {
 	now := time.Now().UTC()
 	e.RoleARN, e.ExternalID, e.GovUsingCommercial = cred.role, cred.externalID, cred.govUsingCommercial
 	// A credential that just validated is not expired, and the registry
-	// waits for its next assessment (unless PatchKeepsState).
-	e.Expired = false
-	if !s.opts.PatchKeepsState {
+	// waits for its next assessment (unless PatchKeepsState, or a verdict
+	// that survives the credential: VerdictSurvivesResend).
+	kept := s.opts.VerdictSurvivesResend && (e.Expired || verdictStates[strings.ToLower(e.State)])
+	switch {
+	case kept:
+	case !s.opts.PatchKeepsState:
+		e.Expired = false
 		e.State, e.stateChangedAt = registryDefaultState, now
+	default:
+		e.Expired = false
 	}
 	e.credUpdatedAt, e.updatedAt = now, now
 	if p.UserDefinedAlias != "" {

@@ -294,3 +294,48 @@ func TestPatchStateAndTrustPropagation(t *testing.T) {
 		assert.NoError(t, patch(""), "propagated")
 	}
 }
+
+// VerdictSurvivesResend: a PATCH Falcon accepts leaves a registration in a
+// verdict as it was (the role lets Falcon in, something else stops the
+// assessment); any other registration goes back to pending as usual.
+func TestVerdictSurvivesResend(t *testing.T) {
+	for _, survives := range []bool{false, true} {
+		e := newEnv(t, Options{VerdictSurvivesResend: survives})
+		acct := GenerateAccounts(1, testRegions)[0]
+		e.sim.AddAccounts(acct)
+		reg := e.sim.AddRegistry(Registry{URL: ECRURL(acct.ID, "us-east-1"), Alias: "a", RoleARN: acct.RoleARN, ExternalID: acct.ExternalID})
+		require.True(t, e.sim.SetRegistryState(reg.ID, "error", false))
+		answer, err := e.img.UpdateRegistryEntities(fci.NewUpdateRegistryEntitiesParams().WithID(reg.ID).WithBody(&models.RegistryassessmentExternalRegistryPatchPayload{
+			Credential: &models.APICredPayload{Type: ptr("ecr"), Details: map[string]any{"aws_iam_role": acct.RoleARN, "aws_external_id": acct.ExternalID}},
+		}))
+		require.NoError(t, err)
+		want := "pending"
+		if survives {
+			want = "error"
+		}
+		assert.Equal(t, want, *answer.Payload.Resources.State, "the answer shows what Falcon keeps (VerdictSurvivesResend=%t)", survives)
+		assert.Equal(t, want, e.sim.Registries()[0].State)
+	}
+}
+
+// KeepRejectedCreates: a create whose credential Falcon rejects is answered
+// 400, and still recorded in state error with the alias sent.
+func TestKeepRejectedCreates(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		e := newEnv(t, Options{KeepRejectedCreates: keep})
+		acct := GenerateAccounts(1, testRegions)[0]
+		acct.TrustsRegistryAssessment = false
+		e.sim.AddAccounts(acct)
+		_, err := e.img.CreateRegistryEntities(createParams(acct, "us-east-1"))
+		var bad *fci.CreateRegistryEntitiesBadRequest
+		require.ErrorAs(t, err, &bad)
+		if !keep {
+			assert.Empty(t, e.sim.Registries())
+			continue
+		}
+		require.Len(t, e.sim.Registries(), 1)
+		kept := e.sim.Registries()[0]
+		assert.Equal(t, "error", kept.State)
+		assert.Equal(t, "ecr-onboard-"+acct.ID+"-us-east-1", kept.Alias)
+	}
+}

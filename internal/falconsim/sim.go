@@ -57,6 +57,22 @@ type Options struct {
 	// AssetPageMax silently caps the limit of the cloud asset inventory's
 	// ID query (default 1,000, the live maximum).
 	AssetPageMax int
+	// LenientAccountQuery answers CSPM's account query without products
+	// and features, as gofalcon v0.22.0's model (both optional) would
+	// have it. By default the query refuses it (400), as CrowdStrike's
+	// current API specification marks both required (falconpy's endpoint
+	// table, src/falconpy/_endpoint/_cloud_aws_registration.py).
+	LenientAccountQuery bool
+	// VerdictSurvivesResend: a registration Falcon reports in a verdict
+	// (error, failed, an expired credential, ...) stays so after a PATCH
+	// whose credential Falcon accepts, as when the role lets Falcon in
+	// but lacks ECR read access. By default the PATCH puts it back to
+	// pending, like any (unless PatchKeepsState).
+	VerdictSurvivesResend bool
+	// KeepRejectedCreates: a create whose credential Falcon rejects is
+	// still recorded, in state error with the alias sent, and answered
+	// 400 as always.
+	KeepRejectedCreates bool
 	// GovCloud says the tenant is in a Falcon GovCloud; registries in AWS
 	// GovCloud must then say aws_gov_using_commercial_connection=false
 	// (true from a commercial Falcon cloud).

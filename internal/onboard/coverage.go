@@ -17,17 +17,19 @@ type Coverage struct {
 	// Container Security cannot assess at all (Skip.Action "none") are not
 	// desired.
 	Desired int `json:"desired"`
-	// Present counts those with a usable registration in Falcon (in a dry
-	// run: before the plan's writes).
+	// Present counts those whose registration Falcon shows usable
+	// (Registry.Usable): as listed before the run for what the run left as
+	// it was, and as Falcon's answer or a read by ID showed it after the
+	// write for what the run wrote. In a dry run: as listed before it.
 	Present int `json:"present"`
 	// Percent is Present of Desired, rounded down to a tenth (99.95 is
-	// never shown as 100); with nothing desired, 100 when Clean, else 0.
+	// never shown as 100); 0 when nothing is desired.
 	Percent float64 `json:"percent"`
 	Missing Missing `json:"missing"`
-	// Clean: every desired registry present (a dry run's planned writes
-	// are not), no account in scope skipped for a cause a person must fix,
-	// and CSPM listed at least one account. Attention says, for a person,
-	// why not.
+	// Clean: at least one registry desired and every desired registry
+	// present (a dry run's planned writes are not), and no account in
+	// scope skipped for a cause a person must fix. Attention says, for a
+	// person, why not.
 	Clean     bool     `json:"clean"`
 	Attention []string `json:"attention"`
 }
@@ -42,10 +44,18 @@ type Missing struct {
 	// or its role's trust is (registries.pending); a later run registers
 	// them without anyone's help.
 	Pending int `json:"pending"`
-	// Failed and NotAttempted are the run's own writes (the report's
-	// registries.failed and registries.not_attempted).
-	Failed       int `json:"failed"`
+	// Failed: the run's writes that failed, and owned registrations
+	// Falcon keeps in a verdict after their current credential was sent
+	// again (registries.failed).
+	Failed int `json:"failed"`
+	// Waiting: writes not sent because Falcon rejected the same
+	// credential for another registry (registries.waiting).
+	Waiting int `json:"waiting"`
+	// NotAttempted: writes left for the next run (registries.not_attempted).
 	NotAttempted int `json:"not_attempted"`
+	// Unconfirmed: writes Falcon accepted whose registration could not be
+	// read back to show its state; the next run's listing shows it.
+	Unconfirmed int `json:"unconfirmed"`
 	// Unusable: registered by someone else, and Falcon reports the
 	// registration unusable (registries.not_owned.unhealthy); never
 	// written here.
@@ -59,7 +69,7 @@ type Missing struct {
 
 // Total is the number of desired registries missing.
 func (m Missing) Total() int {
-	return m.AccountSkipped + m.Pending + m.Failed + m.NotAttempted + m.Unusable + m.Paused + m.Planned
+	return m.AccountSkipped + m.Pending + m.Failed + m.Waiting + m.NotAttempted + m.Unconfirmed + m.Unusable + m.Paused + m.Planned
 }
 
 // SkipAction says what a skipped account needs before it can be covered.
@@ -79,21 +89,51 @@ const (
 )
 
 // judgeCoverage computes r's coverage from the plan it carried out and
-// the outcomes already in r.
-func (r *Report) judgeCoverage(p Plan) {
+// what Falcon showed of each write (outcomes, one per plan action; nil in a
+// dry run). Every desired registry is counted exactly once: present, or
+// missing for one cause.
+func (r *Report) judgeCoverage(p Plan, outcomes []outcome) {
 	g := r.Registries
-	c := Coverage{Desired: p.Desired, Attention: []string{}}
-	unusable := len(g.NotOwned.Unhealthy) // someone else's, Falcon reports in trouble
-	written := len(g.Created) + len(g.Updated)
-	c.Missing.Paused = len(p.Paused)
-	c.Present = g.Unchanged - unusable - c.Missing.Paused
-	if r.DryRun {
-		c.Missing.Planned = written
-	} else {
-		c.Present += written
+	c := Coverage{Desired: p.Desired, Present: p.Present, Attention: []string{}}
+	m := &c.Missing
+	// What the plan left as it was and Falcon does not show usable: paused,
+	// or registered by someone else and in trouble.
+	m.Paused = len(p.Paused)
+	m.Unusable = p.Unchanged - p.Present - m.Paused
+	for _, h := range p.Held {
+		if h.Settling != "" {
+			m.Pending++
+		} else {
+			m.Failed++
+		}
 	}
-	c.Missing.Unusable = unusable
-	c.Missing.Failed, c.Missing.NotAttempted, c.Missing.Pending = len(g.Failed), g.NotAttempted, len(g.Pending)
+	for i, a := range p.Actions {
+		if a.Kind == Delete {
+			continue
+		}
+		if outcomes == nil {
+			m.Planned++
+			continue
+		}
+		switch o := outcomes[i]; {
+		case o.waitsFor != nil:
+			m.Waiting++
+		case !o.attempted:
+			m.NotAttempted++
+		case o.err != nil && a.Settling != "" && credentialRefused(o.err):
+			m.Pending++
+		case o.err != nil:
+			m.Failed++
+		case o.shown == nil:
+			m.Unconfirmed++
+		case o.shown.Usable():
+			c.Present++
+		case o.notOwned:
+			m.Unusable++
+		default:
+			m.Failed++ // another run of this tool made it meanwhile, and Falcon shows it unusable
+		}
+	}
 
 	fix, wait := 0, 0
 	for _, s := range r.Accounts.Skipped {
@@ -108,17 +148,16 @@ func (r *Report) judgeCoverage(p Plan) {
 	sk := p.SkippedRegistries
 	c.Desired += sk.Fix.Desired + sk.Wait.Desired
 	c.Present += sk.Fix.Present + sk.Wait.Present
-	c.Missing.AccountSkipped = sk.Fix.Desired - sk.Fix.Present
-	c.Missing.Pending += sk.Wait.Desired - sk.Wait.Present
+	m.AccountSkipped = sk.Fix.Desired - sk.Fix.Present
+	m.Pending += sk.Wait.Desired - sk.Wait.Present
 
 	attention := func(format string, args ...any) { c.Attention = append(c.Attention, fmt.Sprintf(format, args...)) }
-	if p.Discovered == 0 {
-		attention("CSPM lists no AWS account: the API client may lack the scope CSPM registration: Read, or the tenant's accounts are registered through another API")
+	if c.Desired == 0 {
+		attention("%s", nothingDesired(p))
 	}
 	if len(p.Unlisted) > 0 {
 		attention("ACCOUNT_IDS or the request names %d account(s) CSPM does not list: %s", len(p.Unlisted), strings.Join(p.Unlisted, ", "))
 	}
-	m := c.Missing
 	for _, a := range []struct {
 		n      int
 		format string
@@ -126,8 +165,10 @@ func (r *Report) judgeCoverage(p Plan) {
 		{fix, "%d account(s) skipped for a cause a person must fix (accounts.skipped, action \"fix\"); exclude an account with EXCLUDE_ACCOUNT_IDS to accept it"},
 		{wait, "%d account(s) still being set up; a later run covers them (accounts.skipped, action \"wait\")"},
 		{m.Failed, "%d registration(s) failed (registries.failed, each with a hint)"},
-		{len(g.Pending), "%d registration(s) wait for their role's trust to be prepared (registries.pending); a later run registers them"},
+		{len(g.Pending), "%d registration(s) wait for their role to be prepared (registries.pending); a later run registers them"},
+		{m.Waiting, "%d registration(s) not sent: Falcon rejected their role and external ID for another registry (registries.waiting; the hint is that registry's)"},
 		{m.NotAttempted, "%d write(s) left for the next run"},
+		{m.Unconfirmed, "%d write(s) Falcon accepted could not be read back to show their state; the next run's listing shows it"},
 		{m.Unusable, "%d registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)"},
 		// They cover their registries today, but nothing repairs them any
 		// more: ALIAS_PREFIX changed since they were made.
@@ -140,11 +181,25 @@ func (r *Report) judgeCoverage(p Plan) {
 		}
 	}
 	c.Clean = len(c.Attention) == 0 && m.Total() == 0
-	switch {
-	case c.Desired > 0:
+	if c.Desired > 0 {
 		c.Percent = float64(c.Present*1000/c.Desired) / 10
-	case c.Clean:
-		c.Percent = 100
 	}
 	r.Coverage = &c
+}
+
+// nothingDesired says why a plan wants no registry at all: a run that
+// selects nothing covers nothing, and is never clean.
+func nothingDesired(p Plan) string {
+	switch {
+	case p.ScopeEmpty != "":
+		return "nothing is in scope: " + p.ScopeEmpty
+	case p.Discovered == 0:
+		return "CSPM lists no AWS account: the API client may lack the scope CSPM registration: Read, or the tenant's accounts are registered through another API"
+	case p.RegionSource == RegionsECRInventory && len(p.NoRepository) > 0 && len(p.Eligible) == 0 && len(p.Skipped) == 0:
+		return fmt.Sprintf("Falcon's cloud asset inventory lists no ECR repository for any of the %d account(s) in scope (accounts.no_ecr_repository): "+
+			"the API client may lack the scope Cloud Security API Assets: Read, or Falcon has not scanned them yet; REGION_SOURCE=active registers every active region",
+			len(p.NoRepository))
+	}
+	return fmt.Sprintf("none of the %d account(s) CSPM lists has a registry in scope to assess: every one is out of scope (ACCOUNT_IDS, EXCLUDE_ACCOUNT_IDS, REGIONS), "+
+		"skipped, or without a region in scope", p.Discovered)
 }

@@ -137,8 +137,9 @@ func TestCoverageMissingByCause(t *testing.T) {
 
 	r := runOn(t, &Runner{Falcon: f}, Request{})
 
-	assert.Equal(t, Coverage{Desired: 4, Present: 1, Percent: 25, Missing: Missing{Failed: 2, Unusable: 1}, Attention: []string{
-		"2 registration(s) failed (registries.failed, each with a hint)",
+	assert.Equal(t, Coverage{Desired: 4, Present: 1, Percent: 25, Missing: Missing{Failed: 1, Waiting: 1, Unusable: 1}, Attention: []string{
+		"1 registration(s) failed (registries.failed, each with a hint)",
+		"1 registration(s) not sent: Falcon rejected their role and external ID for another registry (registries.waiting; the hint is that registry's)",
 		"1 registration(s) made outside ecr-onboard are unusable (registries.not_owned.unhealthy)",
 	}}, *r.Coverage)
 	assert.Equal(t, 3, r.ExitCode(), "a failed write is exit code 3, as before")
@@ -164,9 +165,9 @@ func TestCoverageBySkipAction(t *testing.T) {
 	r := Report{Accounts: AccountsReport{Skipped: []Skip{
 		{AccountID: "100000000001", Action: SkipNone}, {AccountID: "100000000002", Action: SkipWait},
 	}}, Complete: true}
-	p := Plan{Discovered: 3, Desired: 1, SkippedRegistries: SkippedRegistries{Wait: RegistryCount{Desired: 2}}}
+	p := Plan{Discovered: 3, Desired: 1, Unchanged: 1, Present: 1, SkippedRegistries: SkippedRegistries{Wait: RegistryCount{Desired: 2}}}
 	r.Registries.Unchanged = 1
-	r.judgeCoverage(p)
+	r.judgeCoverage(p, []outcome{})
 	assert.Equal(t, Coverage{Desired: 3, Present: 1, Percent: 33.3, Missing: Missing{Pending: 2},
 		Attention: []string{`1 account(s) still being set up; a later run covers them (accounts.skipped, action "wait")`}}, *r.Coverage)
 
@@ -175,9 +176,11 @@ func TestCoverageBySkipAction(t *testing.T) {
 	assert.Equal(t, Skip{AccountID: "1", Reason: "x", Action: SkipNone}, (&Refusal{Reason: "x", Action: SkipNone}).skip("1"))
 
 	only := Report{Accounts: AccountsReport{Skipped: []Skip{{AccountID: "100000000001", Action: SkipNone}}}, Complete: true}
-	only.judgeCoverage(Plan{Discovered: 1})
-	assert.True(t, only.Coverage.Clean, "an account nobody can cover raises nothing")
-	assert.Equal(t, 100.0, only.Coverage.Percent)
+	only.judgeCoverage(Plan{Discovered: 1}, []outcome{})
+	assert.False(t, only.Coverage.Clean, "a tenant with nothing to assess covers nothing")
+	assert.Equal(t, []string{"none of the 1 account(s) CSPM lists has a registry in scope to assess: every one is out of scope (ACCOUNT_IDS, EXCLUDE_ACCOUNT_IDS, REGIONS), skipped, or without a region in scope"},
+		only.Coverage.Attention)
+	assert.Equal(t, 0.0, only.Coverage.Percent)
 }
 
 // A scope that names an account CSPM does not list plans nothing for it;
@@ -197,7 +200,7 @@ func TestCoverageNamesAccountsCSPMDoesNotList(t *testing.T) {
 // Percent rounds down: a registry short of full is never shown as 100%.
 func TestCoveragePercentRoundsDown(t *testing.T) {
 	r := Report{Complete: true, Registries: RegistriesReport{Unchanged: 1999}}
-	r.judgeCoverage(Plan{Discovered: 1, Desired: 1999, SkippedRegistries: SkippedRegistries{Fix: RegistryCount{Desired: 1}}})
+	r.judgeCoverage(Plan{Discovered: 1, Desired: 1999, Unchanged: 1999, Present: 1999, SkippedRegistries: SkippedRegistries{Fix: RegistryCount{Desired: 1}}}, []outcome{})
 	assert.Equal(t, 99.9, r.Coverage.Percent)
 }
 
@@ -280,4 +283,54 @@ func TestUnknownStatesAreCountedNotListed(t *testing.T) {
 	r.WriteSummary(&b)
 	assert.Contains(t, b.String(), `in a state this version does not know (80: "active" x 80)`)
 	assert.Contains(t, b.String(), "… (70 more)")
+}
+
+// A scope or an inventory that selects nothing covers nothing: never clean,
+// and the attention says which.
+func TestNothingSelectedIsNotClean(t *testing.T) {
+	accounts := manyAccounts(50, "us-east-1", "eu-west-1")
+	for name, tc := range map[string]struct {
+		scope     Scope
+		source    RegionSource
+		req       Request
+		attention string
+	}{
+		"ACCOUNT_IDS all excluded": {
+			scope:     NewScope([]string{accounts[0].ID}, []string{accounts[0].ID}, nil),
+			attention: "nothing is in scope: EXCLUDE_ACCOUNT_IDS excludes every account ACCOUNT_IDS or the request names (" + accounts[0].ID + ")",
+		},
+		"a request with nothing in common with REGIONS": {
+			scope:     NewScope(nil, nil, []string{"us-east-1"}),
+			req:       Request{Narrowing: Narrowing{Regions: []string{"ap-south-1"}}},
+			attention: "nothing is in scope: the request and the configuration (ACCOUNT_IDS, REGIONS) have no account or region in common",
+		},
+		"an inventory without a repository": {
+			source:    RegionsECRInventory,
+			attention: "Falcon's cloud asset inventory lists no ECR repository for any of the 50 account(s) in scope (accounts.no_ecr_repository)",
+		},
+		"every account excluded": {
+			scope:     NewScope(nil, ids(accounts), nil),
+			attention: "none of the 50 account(s) CSPM lists has a registry in scope to assess",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rn := &Runner{Falcon: &inventoryFalcon{fakeFalcon: &fakeFalcon{accounts: accounts}, repos: RepositoryRegions{}}, Owner: "p",
+				Scope: tc.scope, RegionSource: tc.source}
+			r := runOn(t, rn, tc.req)
+			assert.Zero(t, r.Coverage.Desired)
+			assert.False(t, r.Coverage.Clean)
+			assert.Zero(t, r.Coverage.Percent)
+			require.NotEmpty(t, r.Coverage.Attention)
+			assert.Contains(t, r.Coverage.Attention[0], tc.attention)
+			assert.Equal(t, 4, r.ExitCode())
+		})
+	}
+}
+
+func ids(accounts []Account) []string {
+	var out []string
+	for _, a := range accounts {
+		out = append(out, a.ID)
+	}
+	return out
 }

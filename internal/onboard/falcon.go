@@ -14,12 +14,19 @@ type Falcon interface {
 	// Registries returns every registry in Container Security (all pages).
 	// ECR registries have AccountID and Region set from their URL.
 	Registries(ctx context.Context) ([]Registry, error)
-	// CreateRegistry registers r and returns its Falcon ID.
-	CreateRegistry(ctx context.Context, r Registry) (id string, err error)
-	// UpdateRegistry replaces the credential of registry r.ID with r.Credential.
-	UpdateRegistry(ctx context.Context, r Registry) error
+	// CreateRegistry registers r and returns the registration as Falcon's
+	// answer shows it: its ID always; State "" when the answer says
+	// nothing of its state.
+	CreateRegistry(ctx context.Context, r Registry) (Registry, error)
+	// UpdateRegistry replaces the credential (and alias) of registration
+	// r.ID with r's and returns the registration as Falcon's answer shows
+	// it (State "" when the answer says nothing of it).
+	UpdateRegistry(ctx context.Context, r Registry) (Registry, error)
 	// DeleteRegistry removes registry r.ID.
 	DeleteRegistry(ctx context.Context, r Registry) error
+	// ReadRegistries returns the registrations of ids as Falcon shows them
+	// now; an ID Falcon does not return is left out.
+	ReadRegistries(ctx context.Context, ids []string) ([]Registry, error)
 }
 
 // AccountReader reads CSPM's records of exactly the accounts asked for (the

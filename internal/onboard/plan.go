@@ -24,6 +24,12 @@ type Action struct {
 	// Settling says why the role's trust may still be being prepared
 	// (Settling); "" when nothing says so.
 	Settling string
+	// Resend: an update that sends an owned registration the credential
+	// its alias already records, because Falcon keeps it in a verdict
+	// (resendDue); Verdict is that verdict (Registry.verdict), for the
+	// run's memory of re-sends.
+	Resend  bool
+	Verdict string
 }
 
 // Mode is what a run is for.
@@ -66,12 +72,16 @@ type Policy struct {
 // Absent holds the accounts CSPM confirmed it no longer has, asked for by
 // ID (AccountReader): PRUNE deletes for an account gone from the listing
 // only when it is here.
+//
+// Resends are the last re-sends runs recorded (Resends), by registration
+// ID, for the registrations Falcon keeps in a verdict.
 type Observed struct {
 	Accounts     []Account
 	Registries   []Registry
 	Trust        map[string]*Refusal
 	Repositories RepositoryRegions
 	Absent       map[string]bool
+	Resends      map[string]Resend
 }
 
 // Plan is the difference between what CSPM says should be registered and
@@ -83,6 +93,18 @@ type Plan struct {
 	Desired    int       // registries that should exist
 	Existing   int       // registries Container Security listed (all types)
 	Unchanged  int       // desired registries already right, or registered by someone else
+	// Present counts the desired registries of eligible accounts whose
+	// registration the plan leaves as it is and Falcon shows usable
+	// (Registry.Usable): the coverage a run starts from.
+	Present int
+	// Held are owned registrations Falcon keeps in a verdict although
+	// their alias records CSPM's current credential, which was re-sent
+	// less than ResendInterval ago: not written, each a failure (or
+	// pending, while the role's trust is likely being prepared).
+	Held []HeldRegistration
+	// ScopeEmpty says why the scope can select no account ("" when it
+	// can select some).
+	ScopeEmpty string
 	// NotOwned are desired registries registered by someone else (another
 	// tool, a person): never written, counted in Unchanged.
 	NotOwned []Registry
@@ -163,7 +185,7 @@ func (p Plan) Writes(kind ActionKind) int {
 // Owner made.
 func NewPlan(o Observed, p Policy) Plan {
 	accounts := judge(o.Accounts)
-	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries), RegionSource: p.RegionSource}
+	plan := Plan{Discovered: len(accounts), Existing: len(o.Registries), RegionSource: p.RegionSource, ScopeEmpty: p.Scope.Empty()}
 	if p.Mode == Disconnect {
 		plan.Actions, plan.Kept = disconnects(o.Registries, p)
 		return plan
@@ -188,7 +210,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		}
 		var acc accountPlan
 		if refusal == nil {
-			acc = planAccount(a, regions, existing, p.Owner, p.Now)
+			acc = planAccount(a, regions, existing, p, o.Resends)
 			if p.VerifyTrust && len(acc.actions) > 0 {
 				refusal = trustVerdict(o.Trust, a, &plan)
 			}
@@ -205,6 +227,8 @@ func NewPlan(o Observed, p Policy) Plan {
 		plan.Eligible = append(plan.Eligible, a)
 		plan.Desired += len(regions)
 		plan.Unchanged += acc.unchanged
+		plan.Present += acc.present
+		plan.Held = append(plan.Held, acc.held...)
 		plan.NotOwned = append(plan.NotOwned, acc.notOwned...)
 		plan.Unusable = append(plan.Unusable, acc.unusable...)
 		plan.Paused = append(plan.Paused, acc.paused...)
@@ -240,7 +264,7 @@ func skippedCoverage(a Account, p Policy, repos RepositoryRegions, existing regi
 		}
 		seen[region] = true
 		c.Desired++
-		if have := existing.of(a.ID, region).cover; have != nil && have.Trouble() == "" {
+		if have := existing.of(a.ID, region).cover; have != nil && have.Usable() {
 			c.Present++
 		}
 	}
@@ -275,6 +299,8 @@ func trustVerdict(verdicts map[string]*Refusal, a Account, plan *Plan) *Refusal 
 type accountPlan struct {
 	actions   []Action
 	unchanged int
+	present   int // of unchanged, those Falcon shows usable
+	held      []HeldRegistration
 	notOwned  []Registry
 	unusable  []Registry
 	paused    []PausedRegistration
@@ -290,6 +316,18 @@ type OtherPrefix struct {
 	Prefix string
 }
 
+// HeldRegistration is an owned registration Falcon keeps in a verdict
+// although its alias records CSPM's current credential, which a run sent
+// again at Last.At: not sent again before ResendInterval has passed, unless
+// CSPM's record or Falcon's verdict changes (resendDue). Settling says why
+// the role's trust may still be being prepared ("" when nothing says so).
+type HeldRegistration struct {
+	Registry
+	RoleARN  string // CSPM's, which the registration holds
+	Last     Resend
+	Settling string
+}
+
 // PausedRegistration is a desired registration a person paused in Falcon:
 // never written. Drift says what the plan would have repaired in an owned
 // one ("" for nothing).
@@ -298,8 +336,9 @@ type PausedRegistration struct {
 	Drift string
 }
 
-func planAccount(a Account, regions []string, existing registrations, owner Owner, now time.Time) accountPlan {
+func planAccount(a Account, regions []string, existing registrations, p Policy, resends map[string]Resend) accountPlan {
 	var out accountPlan
+	owner, now := p.Owner, p.Now
 	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 	for _, region := range regions {
 		want, ok := newRegistry(a.ID, region, owner, cred)
@@ -318,39 +357,57 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 		case StateChoice:
 			p := PausedRegistration{Registry: *have}
 			if owned {
-				p.Drift = drift(owner, *have, want)
+				p.Drift = repair(owner, *have, want)
 			}
 			out.paused = append(out.paused, p)
 		case StateUnknown:
 			out.unknown = append(out.unknown, *have)
 		}
+		keep := func() {
+			out.unchanged++
+			if have.Usable() {
+				out.present++
+			}
+		}
+		update := func(reason string) Action {
+			want.ID = have.ID
+			want.URL = have.URL // a PATCH keeps the registration's own hostname
+			return Action{Kind: Update, Registry: want, Reason: reason, Settling: settling(a, have, now)}
+		}
 		switch {
 		case !owned:
-			out.unchanged++
+			keep()
 			out.notOwned = append(out.notOwned, *have)
 			if prefix, ok := owner.OtherPrefix(*have); ok {
 				out.otherPrefix = append(out.otherPrefix, OtherPrefix{Registry: *have, Prefix: prefix})
 			}
 		case StateOf(have.State) == StateChoice:
-			out.unchanged++ // a person paused it: left alone, drift and all
-		default:
-			if why := drift(owner, *have, want); why != "" {
-				want.ID = have.ID
-				want.URL = have.URL // a PATCH keeps the registration's own hostname
-				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why, Settling: settling(a, have, now)})
-			} else {
-				out.unchanged++
+			keep() // a person paused it: left alone, drift and all
+		case drift(owner, *have, want) != "":
+			out.actions = append(out.actions, update(drift(owner, *have, want)))
+		case have.Trouble() != "":
+			var last *Resend
+			if r, ok := resends[have.ID]; ok {
+				last = &r
 			}
+			if !resendDue(*have, want.Credential.Fingerprint(), last, now) {
+				out.held = append(out.held, HeldRegistration{Registry: *have, RoleARN: a.RoleARN, Last: *last, Settling: settling(a, have, now)})
+				continue
+			}
+			act := update(have.Trouble() + "; its credential is CSPM's current one: sent again (at most once every " + ResendInterval.String() + ")")
+			act.Resend, act.Verdict = true, have.verdict()
+			out.actions = append(out.actions, act)
+		default:
+			keep()
 		}
 	}
 	return out
 }
 
-// drift says why an owned registration must be written again with want's
-// credential, or "". The API never returns a stored credential, so the
-// evidence is the fingerprint in the alias; credential details a GET does
-// return, and what Falcon says of the credential, are evidence too. An
-// absent or masked detail is not.
+// drift says why an owned registration's credential differs from want's,
+// or "". The API never returns a stored credential, so the evidence is the
+// fingerprint in the alias; credential details a GET does return are
+// evidence too. An absent or masked detail is not.
 func drift(owner Owner, have, want Registry) string {
 	fp, _ := owner.recorded(have)
 	got := have.Credential
@@ -363,6 +420,15 @@ func drift(owner Owner, have, want Registry) string {
 		return "registered role ARN is not CSPM's"
 	case visible(got.ExternalID) && got.ExternalID != want.Credential.ExternalID:
 		return "registered external ID is not CSPM's"
+	}
+	return ""
+}
+
+// repair says what a run would write an owned registration for: its
+// credential's drift, or what Falcon reports against it; "" for nothing.
+func repair(owner Owner, have, want Registry) string {
+	if why := drift(owner, have, want); why != "" {
+		return why
 	}
 	return have.Trouble()
 }

@@ -2,6 +2,7 @@ package onboard
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,6 +78,7 @@ func TestPlanMatchesNormalizedURLs(t *testing.T) {
 
 func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
 	const owner = Owner("ecr-onboard")
+	const resent = "; its credential is CSPM's current one: sent again (at most once every 6h0m0s)"
 	a := acct("111111111111", "us-east-1")
 	old := a
 	old.ExternalID = "ext-before-cspm-regenerated-it"
@@ -99,9 +101,9 @@ func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
 			"alias records no credential fingerprint (registered by an earlier version)"},
 		"role read back differs":        {with(func(r *Registry) { r.Credential.RoleARN = "arn:aws:iam::111111111111:role/Other" }), "registered role ARN is not CSPM's"},
 		"external ID read back differs": {with(func(r *Registry) { r.Credential.ExternalID = "other" }), "registered external ID is not CSPM's"},
-		"credential expired":            {with(func(r *Registry) { r.Expired = true }), "Falcon reports the registration's credential expired"},
-		"error state":                   {with(func(r *Registry) { r.State = "error" }), `Falcon reports the registration in state "error"`},
-		"offline state":                 {with(func(r *Registry) { r.State = "Offline" }), `Falcon reports the registration in state "Offline"`},
+		"credential expired":            {with(func(r *Registry) { r.Expired = true }), "Falcon reports the registration's credential expired" + resent},
+		"error state":                   {with(func(r *Registry) { r.State = "error" }), `Falcon reports the registration in state "error"` + resent},
+		"offline state":                 {with(func(r *Registry) { r.State = "Offline" }), `Falcon reports the registration in state "Offline"` + resent},
 		"paused, and drifted":           {with(func(r *Registry) { r.State = "paused"; r.Alias = "ecr-onboard-111111111111-us-east-1" }), ""},
 		"a state not known":             {with(func(r *Registry) { r.State = "quarantined" }), ""},
 	} {
@@ -112,10 +114,14 @@ func TestPlanDriftOfOwnedRegistrations(t *testing.T) {
 				assert.Equal(t, 1, p.Unchanged)
 				return
 			}
-			assert.Equal(t, []Action{{Kind: Update, Reason: tc.reason, Registry: Registry{
+			want := Action{Kind: Update, Reason: tc.reason, Registry: Registry{
 				ID: tc.have.ID, URL: tc.have.URL, AccountID: a.ID, Region: "us-east-1",
 				Alias: owner.Alias(a.ID, "us-east-1", credOf(a)), Credential: credOf(a),
-			}}}, p.Actions)
+			}}
+			if strings.HasSuffix(tc.reason, resent) {
+				want.Resend, want.Verdict = true, tc.have.verdict()
+			}
+			assert.Equal(t, []Action{want}, p.Actions)
 			assert.Zero(t, p.Unchanged)
 		})
 	}
@@ -299,7 +305,7 @@ func TestNarrowNeverWidens(t *testing.T) {
 	assert.False(t, n.HasAccount("100000000001"), "narrowed to an account not requested")
 	assert.True(t, n.MatchesNothing())
 	p := planOf([]Account{acct("100000000001", "us-east-1", "eu-west-1"), acct("100000000002", "eu-west-1")}, nil, n, "p")
-	assert.Equal(t, Plan{Discovered: 2}, p)
+	assert.Equal(t, Plan{Discovered: 2, ScopeEmpty: "the request and the configuration (ACCOUNT_IDS, REGIONS) have no account or region in common"}, p)
 
 	open := Scope{}.Narrow(Narrowing{AccountIDs: []string{"100000000002"}})
 	assert.True(t, open.HasAccount("100000000002"))
@@ -330,7 +336,7 @@ func TestNoOverlapWritesNothing(t *testing.T) {
 	silent, active := acct("888888888888"), acct("111111111111", "us-east-1", "eu-west-1")
 	scope := NewScope(nil, nil, []string{"us-east-1"}).Narrow(Narrowing{Regions: []string{"eu-west-1"}})
 	p := planOf([]Account{silent, active}, nil, scope, "p")
-	assert.Equal(t, Plan{Discovered: 2}, p)
+	assert.Equal(t, Plan{Discovered: 2, ScopeEmpty: "the request and the configuration (ACCOUNT_IDS, REGIONS) have no account or region in common"}, p)
 	_, ok := newRegistry(silent.ID, "-", "p", credOf(silent))
 	assert.False(t, ok, "no registration can be built for a string that is not a region")
 }

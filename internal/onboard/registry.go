@@ -182,6 +182,16 @@ func StateOf(state string) StateKind {
 	return StateUnknown
 }
 
+// Usable reports whether Falcon shows registration r usable for assessment:
+// over https, not paused, and nothing reported against its credential
+// (Trouble). A state this version does not know counts as usable (README,
+// "Report"). This is the one rule of what covers a registry: coverage counts
+// a registry present only when Falcon shows its registration so, whatever a
+// run sent.
+func (r Registry) Usable() bool {
+	return !r.Insecure() && StateOf(r.State) != StateChoice && r.Trouble() == ""
+}
+
 // Trouble says what Container Security reports wrong with an existing
 // registration's credential (an expired credential, or a state that is a
 // verdict against it), or "" when it reports nothing.
@@ -193,4 +203,13 @@ func (r Registry) Trouble() string {
 		return fmt.Sprintf("Falcon reports the registration in state %q", r.State)
 	}
 	return ""
+}
+
+// verdict is the word Falcon's verdict on r is remembered by (Resend):
+// "expired" for an expired credential, else its state in lower case.
+func (r Registry) verdict() string {
+	if r.Expired {
+		return "expired"
+	}
+	return strings.ToLower(strings.TrimSpace(r.State))
 }

@@ -54,7 +54,8 @@ type AccountSample struct {
 
 // RegistriesReport lists what the run did to registries. Its arithmetic
 // always holds (see Balanced): every desired registry is exactly one of
-// unchanged, created, updated, failed, pending or not attempted; every planned
+// unchanged, created, updated, failed, pending, waiting or not attempted;
+// every planned
 // deletion exactly one of deleted, delete_failed or delete_not_attempted.
 type RegistriesReport struct {
 	Desired      int           `json:"desired"`
@@ -68,6 +69,11 @@ type RegistriesReport struct {
 	// the role's trust is likely still being prepared (SetupWindow): not
 	// failures yet; the next run retries them.
 	Pending []Failure `json:"pending"`
+	// Waiting: creates and updates not sent because Falcon rejected the
+	// same credential (role ARN and external ID) for another registry in
+	// this run, listed under Failed or Pending with the hint; Reason names
+	// it. They are sent once Falcon accepts the credential.
+	Waiting []RegistryRef `json:"waiting"`
 	// Deletions (PRUNE, DISCONNECT_ON_DELETE), counted apart from the
 	// desired registries.
 	Deleted []RegistryRef `json:"deleted"`
@@ -168,9 +174,9 @@ func (r Report) Failures() int {
 // Balanced reports an error when the report's arithmetic does not hold.
 func (r Report) Balanced() error {
 	g := r.Registries
-	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + len(g.Pending) + g.NotAttempted; sum != g.Desired {
-		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + pending %d + not attempted %d",
-			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), len(g.Pending), g.NotAttempted)
+	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + len(g.Pending) + len(g.Waiting) + g.NotAttempted; sum != g.Desired {
+		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + pending %d + waiting %d + not attempted %d",
+			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), len(g.Pending), len(g.Waiting), g.NotAttempted)
 	}
 	if g.NotOwned.Count > g.Unchanged {
 		return fmt.Errorf("not owned %d > unchanged %d", g.NotOwned.Count, g.Unchanged)
@@ -217,7 +223,7 @@ func newReport(p Plan) Report {
 		Accounts: AccountsReport{Discovered: p.Discovered, Eligible: len(p.Eligible), Skipped: nonNil(p.Skipped)},
 		Registries: RegistriesReport{
 			Desired: p.Desired, Existing: p.Existing, Unchanged: p.Unchanged,
-			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{}, Pending: []Failure{},
+			Created: []RegistryRef{}, Updated: []RegistryRef{}, Failed: []Failure{}, Pending: []Failure{}, Waiting: []RegistryRef{},
 			Deleted: []RegistryRef{}, DeleteFailed: []Failure{},
 			NotOwned: NotOwnedReport{Count: len(p.NotOwned), Unhealthy: []Failure{}, OtherPrefix: []Failure{}},
 			Unusable: []Failure{}, Paused: []Failure{}, UnknownState: UnknownStates{States: map[string]int{}, Sample: []RegistryRef{}},
@@ -236,6 +242,13 @@ func newReport(p Plan) Report {
 	}
 	for _, reg := range p.Paused {
 		r.Registries.Paused = append(r.Registries.Paused, pausedNote(reg))
+	}
+	for _, h := range p.Held {
+		if h.Settling != "" {
+			r.Registries.Pending = append(r.Registries.Pending, heldNote(h))
+		} else {
+			r.Registries.Failed = append(r.Registries.Failed, heldNote(h))
+		}
 	}
 	if u := &r.Registries.UnknownState; len(p.UnknownState) > 0 {
 		u.Count = len(p.UnknownState)
@@ -283,6 +296,11 @@ func (r *Report) add(a Action, o outcome) {
 	g := &r.Registries
 	del := a.Kind == Delete
 	switch {
+	case o.waitsFor != nil:
+		w := o.waitsFor.Registry
+		g.Waiting = append(g.Waiting, RegistryRef{URL: a.Registry.URL, AccountID: a.Registry.AccountID, Region: a.Registry.Region, RegistryID: a.Registry.ID,
+			Reason: fmt.Sprintf("not sent: Falcon rejected role %s with CSPM's external ID for %s in this run (its hint says what to fix); sent once Falcon accepts it",
+				w.Credential.RoleARN, w.URL)})
 	case !o.attempted && del:
 		g.DeleteNotAttempted++
 		r.Complete = false
@@ -291,7 +309,7 @@ func (r *Report) add(a Action, o outcome) {
 		r.Complete = false
 	case o.err != nil && del:
 		g.DeleteFailed = append(g.DeleteFailed, failure(a.Registry, o.err))
-	case o.err != nil && a.Settling != "" && errors.Is(o.err, ErrCredentialRejected):
+	case o.err != nil && a.Settling != "" && credentialRefused(o.err):
 		g.Pending = append(g.Pending, pendingNote(a, o.err))
 	case o.err != nil:
 		g.Failed = append(g.Failed, failure(a.Registry, o.err))
@@ -325,7 +343,10 @@ func failure(r Registry, err error) Failure {
 }
 
 func hint(r Registry, err error) string {
+	var kv *keptVerdict
 	switch {
+	case errors.As(err, &kv):
+		return verdictHint(r.Credential.RoleARN)
 	case errors.Is(err, ErrCredentialRejected):
 		return rejectedHint(r, err)
 	case errors.Is(err, ErrAccessDenied):
@@ -349,28 +370,43 @@ func rejectedHint(r Registry, err error) string {
 		return fmt.Sprintf("CrowdStrike publishes no registry-assessment principal in partition %s: Container Security cannot assume %s", partition, r.Credential.RoleARN)
 	}
 	var rj *rejection
-	errors.As(err, &rj)
 	tried := ""
-	switch {
-	case rj == nil:
-	case rj.accepted:
-		return fmt.Sprintf("Falcon accepted the same role and external ID for another registry in this run, so %s's trust policy lets %s in: "+
-			"this rejection looks transient (IAM propagation, STS); the next run retries it", r.Credential.RoleARN, principal)
-	case rj.sends > 1:
-		tried = fmt.Sprintf(" (sent %d times over %s", rj.sends, rj.span)
-		if rj.cut {
-			tried += ", until the run's write deadline"
+	if errors.As(err, &rj) {
+		if rj.accepted {
+			return fmt.Sprintf("Falcon accepted the same role and external ID for another registry in this run, so %s's trust policy lets %s in: "+
+				"this rejection looks transient (IAM propagation, STS); the next run retries it", r.Credential.RoleARN, principal)
 		}
-		tried += ")"
-	case rj.cut:
-		tried = " (no time was left to send it again before the run's write deadline)"
-	case rj.retried:
-		tried = " (the same role and external ID were rejected after every retry in this run)"
+		tried = rj.tried()
 	}
 	return fmt.Sprintf("Falcon could not assume %s with CSPM's external ID%s. If %s was just added to the role's trust policy, "+
 		"IAM may still be propagating the change: the next run retries. Otherwise let %s assume the role: add it to its trust policy "+
 		"with the same sts:ExternalId condition CSPM uses (deploy/member/template.yaml for an organisation, deploy/trust-policy.json for one account)",
 		r.Credential.RoleARN, tried, principal, principal)
+}
+
+// verdictHint says what else Falcon needs when it accepts a registration's
+// credential — so the role's trust policy lets the registry-assessment
+// principal in — and still reports the registration unusable.
+func verdictHint(roleARN string) string {
+	return fmt.Sprintf("Falcon assumes %s with CSPM's external ID (it accepted the credential), so the trust policy is not the cause: the role also needs "+
+		"read access to ECR — the AWS managed policy AmazonEC2ContainerRegistryReadOnly (deploy/member/template.yaml attaches it) — and no SCP or "+
+		"permissions boundary may deny it; the Falcon console (Cloud security, Registry connections) shows Falcon's own message. "+
+		"The credential is sent again at most once every %s, and at once when CSPM's record or Falcon's verdict changes",
+		roleARN, ResendInterval)
+}
+
+// heldNote describes an owned registration Falcon keeps in a verdict after
+// its current credential was sent again (HeldRegistration).
+func heldNote(h HeldRegistration) Failure {
+	next := h.Last.At.Add(ResendInterval)
+	f := Failure{URL: h.URL, AccountID: h.AccountID, Region: h.Region,
+		Error: fmt.Sprintf("%s; its credential, CSPM's current one, was sent again at %s and Falcon accepted it, yet keeps this verdict: not sent again before %s",
+			h.Trouble(), h.Last.At.UTC().Format(time.RFC3339), next.UTC().Format(time.RFC3339)),
+		Hint: verdictHint(h.RoleARN)}
+	if h.Settling != "" {
+		f.Hint = fmt.Sprintf("%s, so the role may still be being prepared (the member setup attaches AmazonEC2ContainerRegistryReadOnly too). %s", h.Settling, f.Hint)
+	}
+	return f
 }
 
 // pausedNote says, for a person, that a registration is paused and what

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -63,6 +64,14 @@ type Runner struct {
 	// Verifier, when set, judges the role of every account a run is about
 	// to write for (VERIFY_TRUST).
 	Verifier TrustVerifier
+	// Resends remembers the credentials runs sent again to registrations
+	// Falcon keeps in a verdict (ResendInterval); nil: the process
+	// remembers them (MemoryResends).
+	Resends Resends
+	memory  MemoryResends
+	// Clock is the time a run starts at (SetupWindow, ResendInterval);
+	// nil: time.Now.
+	Clock func() time.Time
 	// Notifier, when set, hears of runs that changed or failed something,
 	// and of coverage that is not clean (summaries says when).
 	Notifier  Notifier
@@ -153,6 +162,10 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 
 func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	start := time.Now()
+	now := start
+	if rn.Clock != nil {
+		now = rn.Clock()
+	}
 	log := req.Logger
 	calls, limited := rn.meter()
 	finish := func(r Report) Report {
@@ -170,7 +183,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		rn.StartRun(ctx, log)
 	}
 	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
-		RegionSource: rn.RegionSource, Now: start}
+		RegionSource: rn.RegionSource, Now: now}
 	switch {
 	case req.Disconnect:
 		policy.Mode, policy.VerifyTrust = Disconnect, false
@@ -202,6 +215,9 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		}
 	}
 
+	if policy.Mode != Disconnect {
+		o.Resends = rn.lastResends(ctx, log, o.Registries)
+	}
 	plan := NewPlan(o, policy)
 	if len(plan.Unconfirmed) > 0 {
 		present, absent := rn.confirmAbsent(ctx, log, plan.Unconfirmed)
@@ -222,9 +238,9 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 
 	report := newReport(plan)
 	report.DryRun = rn.DryRun || req.DryRun
-	judged := func(r Report) Report {
+	judged := func(r Report, outcomes []outcome) Report {
 		if policy.Mode != Disconnect {
-			r.judgeCoverage(plan)
+			r.judgeCoverage(plan, outcomes)
 		}
 		return finish(r)
 	}
@@ -232,7 +248,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		for _, a := range plan.Actions {
 			report.add(a, outcome{attempted: true})
 		}
-		return judged(report), nil
+		return judged(report, nil), nil
 	}
 
 	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
@@ -241,6 +257,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		ap.stopAt = d.Add(-rn.WriteMargin)
 	}
 	outcomes, err := ap.apply(ctx, plan.Actions)
+	rn.recordResends(ctx, log, plan.Actions, outcomes, now)
 	for i, a := range plan.Actions {
 		report.add(a, outcomes[i])
 		switch o := outcomes[i]; {
@@ -251,9 +268,75 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		}
 	}
 	if err != nil {
-		return judged(report), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
+		return judged(report, outcomes), fmt.Errorf("stopped writing: %w (%s)", err, ScopesHint)
 	}
-	return judged(report), nil
+	return judged(report, outcomes), nil
+}
+
+// resends is where the Runner remembers re-sends.
+func (rn *Runner) resends() Resends {
+	if rn.Resends != nil {
+		return rn.Resends
+	}
+	return &rn.memory
+}
+
+// lastResends reads the last re-sends recorded for the registrations
+// Falcon reports trouble with (the only ones a plan may re-send to). When
+// they cannot be read, none is known: a registration is then sent its
+// credential once more, which is harmless.
+func (rn *Runner) lastResends(ctx context.Context, log *slog.Logger, listed []Registry) map[string]Resend {
+	var ids []string
+	for _, r := range listed {
+		if r.Trouble() != "" {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	last, err := rn.resends().LastResends(ctx, ids)
+	if err != nil {
+		log.Warn("cannot read when credentials were last sent again; registrations Falcon reports unusable are sent theirs now", "error", err.Error())
+		return nil
+	}
+	return last
+}
+
+// recordResends remembers the writes Falcon accepted that leave, or may
+// leave, a registration in a verdict with CSPM's current credential: every
+// re-send (Action.Resend: the verdict may come back after an answer that
+// showed none), and every other write after which Falcon showed one. A
+// rejected write is not a re-send: the next run sends it again, one per
+// credential, until Falcon accepts it.
+func (rn *Runner) recordResends(ctx context.Context, log *slog.Logger, actions []Action, outcomes []outcome, now time.Time) {
+	var rs []Resend
+	for i, a := range actions {
+		o := outcomes[i]
+		var kv *keptVerdict
+		verdict := a.Verdict
+		switch {
+		case a.Kind == Delete || !o.attempted || o.existed:
+			continue
+		case errors.As(o.err, &kv) && o.shown != nil:
+			verdict = o.shown.verdict()
+		case o.err != nil || !a.Resend:
+			continue
+		}
+		id := a.Registry.ID
+		if a.Kind == Create {
+			id = o.id
+		}
+		rs = append(rs, Resend{RegistryID: id, Fingerprint: a.Registry.Credential.Fingerprint(), Verdict: verdict, At: now})
+	}
+	if len(rs) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	if err := rn.resends().RecordResends(rctx, rs); err != nil {
+		log.Warn("cannot record the credentials sent again; the next run may send them once more", "error", err.Error())
+	}
 }
 
 // confirmAbsent asks CSPM for exactly the accounts its listing left out

@@ -69,31 +69,51 @@ func (f *fakeFalcon) Registries(context.Context) ([]Registry, error) {
 	return append([]Registry(nil), f.registries...), nil
 }
 
-func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (string, error) {
+func (f *fakeFalcon) CreateRegistry(ctx context.Context, r Registry) (Registry, error) {
 	f.calls.Add(1)
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
 	for m := f.maxFlight.Load(); n > m && !f.maxFlight.CompareAndSwap(m, n); m = f.maxFlight.Load() {
 	}
-	if f.beforeCreate != nil {
-		f.beforeCreate(f.creates.Add(1))
+	if n := f.creates.Add(1); f.beforeCreate != nil {
+		f.beforeCreate(n)
 	}
 	time.Sleep(f.delay)
 	if f.createErr != nil {
 		if err := f.createErr(r); err != nil {
-			return "", err
+			return Registry{}, err
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r.ID = fmt.Sprintf("id-%d", len(f.registries))
+	r.ID, r.State = fmt.Sprintf("id-%d", len(f.registries)), "pending"
 	f.registries = append(f.registries, r)
-	return r.ID, nil
+	return r, nil
 }
 
-func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) error { f.calls.Add(1); return nil }
-func (f *fakeFalcon) APICalls() int64                                { return f.calls.Load() }
-func (f *fakeFalcon) RateLimited() int64                             { return 0 }
+// UpdateRegistry answers as the live service may: without the
+// registration, so the run reads it back.
+func (f *fakeFalcon) UpdateRegistry(context.Context, Registry) (Registry, error) {
+	f.calls.Add(1)
+	return Registry{}, nil
+}
+
+// ReadRegistries returns the registrations of ids it holds.
+func (f *fakeFalcon) ReadRegistries(_ context.Context, ids []string) ([]Registry, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Registry
+	for _, r := range f.registries {
+		if contains(ids, r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeFalcon) APICalls() int64    { return f.calls.Load() }
+func (f *fakeFalcon) RateLimited() int64 { return 0 }
 
 func (f *fakeFalcon) DeleteRegistry(_ context.Context, r Registry) error {
 	f.calls.Add(1)

@@ -72,6 +72,21 @@ func intersect(base, req []string) (out []string, empty bool) {
 // MatchesNothing reports whether narrowing left nothing in scope.
 func (s Scope) MatchesNothing() bool { return s.nothing }
 
+// Empty says why the scope can select no account at all, whatever CSPM
+// lists ("" when it can select some): a request with nothing in common
+// with the configuration, or ACCOUNT_IDS whose every account
+// EXCLUDE_ACCOUNT_IDS (or the request) leaves out. Such a run covers
+// nothing, and must not read as clean.
+func (s Scope) Empty() string {
+	switch {
+	case s.nothing:
+		return "the request and the configuration (ACCOUNT_IDS, REGIONS) have no account or region in common"
+	case s.accounts != nil && len(s.named()) == 0:
+		return fmt.Sprintf("EXCLUDE_ACCOUNT_IDS excludes every account ACCOUNT_IDS or the request names (%s)", strings.Join(s.accounts, ", "))
+	}
+	return ""
+}
+
 // HasAccount reports whether account id is in scope.
 func (s Scope) HasAccount(id string) bool {
 	return !s.nothing && (s.accounts == nil || slices.Contains(s.accounts, id)) && !slices.Contains(s.excluded, id)

@@ -1,6 +1,7 @@
 package onboard
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -46,12 +47,22 @@ func since(t, now time.Time) string {
 	return d.String()
 }
 
-// pendingNote describes a write whose credential Falcon rejected while the
-// role's trust is still being prepared: not a fault yet.
+// pendingNote describes a write Falcon refused — it rejected the
+// credential, or accepted it and kept its verdict — while the role is
+// likely still being prepared: not a fault yet.
 func pendingNote(a Action, err error) Failure {
 	f := failure(a.Registry, err)
-	f.Hint = fmt.Sprintf("%s, and its role's trust is likely still being prepared: the member setup (deploy/member/template.yaml) adds "+
-		"the registry-assessment principal within minutes, and the next run registers it. Still rejected %s after that, "+
-		"it is reported as failed, with what to fix", a.Settling, SetupWindow)
+	prepared, adds := "its role's trust is", "adds the registry-assessment principal to the role's trust policy"
+	var kv *keptVerdict
+	if errors.As(err, &kv) {
+		prepared, adds = "its role is", "attaches AmazonEC2ContainerRegistryReadOnly to the role"
+	}
+	tried := ""
+	var rj *rejection
+	if errors.As(err, &rj) {
+		tried = rj.tried()
+	}
+	f.Hint = fmt.Sprintf("%s, and %s likely still being prepared%s: the member setup (deploy/member/template.yaml) %s within minutes, "+
+		"and the next run registers it. Still refused %s after that, it is reported as failed, with what to fix", a.Settling, prepared, tried, adds, SetupWindow)
 	return f
 }

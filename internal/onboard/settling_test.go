@@ -66,27 +66,33 @@ func TestRejectionWhileTrustIsPreparedIsPending(t *testing.T) {
 
 	r := runOn(t, &Runner{Falcon: f}, Request{})
 
-	require.Len(t, r.Registries.Pending, 2)
-	for _, p := range r.Registries.Pending {
-		assert.Equal(t, fresh.ID, p.AccountID)
-		assert.Contains(t, p.Hint, "CSPM registered this account 2m0s ago")
-		assert.Contains(t, p.Hint, "still being prepared")
-	}
+	require.Len(t, r.Registries.Pending, 1, "one write per credential: the other waits for it")
+	p := r.Registries.Pending[0]
+	assert.Equal(t, fresh.ID, p.AccountID)
+	assert.Contains(t, p.Hint, "CSPM registered this account 2m0s ago")
+	assert.Contains(t, p.Hint, "still being prepared")
+	require.Len(t, r.Registries.Waiting, 1)
+	assert.Equal(t, fresh.ID, r.Registries.Waiting[0].AccountID)
 	require.Len(t, r.Registries.Failed, 1)
 	assert.Equal(t, old.ID, r.Registries.Failed[0].AccountID)
 	assert.Contains(t, r.Registries.Failed[0].Hint, "trust policy")
-	assert.Equal(t, Missing{Pending: 2, Failed: 1}, r.Coverage.Missing)
+	assert.Equal(t, Missing{Pending: 1, Waiting: 1, Failed: 1}, r.Coverage.Missing)
 	assert.Equal(t, 1, r.Failures(), "pending writes are not failures (RegistriesFailed, its alarm)")
 
-	// Only a rejected credential is pending: any other error is a failure.
+	// Only a rejected credential is pending: any other error is a failure,
+	// and does not hold back the credential's other writes.
 	f.createErr = func(Registry) error { return errors.New("HTTP 400: bad url") }
 	r = runOn(t, &Runner{Falcon: f}, Request{})
 	assert.Empty(t, r.Registries.Pending)
+	assert.Empty(t, r.Registries.Waiting)
 	assert.Len(t, r.Registries.Failed, 3)
 
 	// Pending alone: nothing failed, coverage not clean (exit code 4).
 	f.accounts, f.createErr = []Account{fresh}, func(Registry) error { return fmt.Errorf("%w: x", ErrCredentialRejected) }
 	r = runOn(t, &Runner{Falcon: f}, Request{})
-	assert.Equal(t, []string{"2 registration(s) wait for their role's trust to be prepared (registries.pending); a later run registers them"}, r.Coverage.Attention)
+	assert.Equal(t, []string{
+		"1 registration(s) wait for their role to be prepared (registries.pending); a later run registers them",
+		"1 registration(s) not sent: Falcon rejected their role and external ID for another registry (registries.waiting; the hint is that registry's)",
+	}, r.Coverage.Attention)
 	assert.Equal(t, 4, r.ExitCode())
 }

@@ -98,6 +98,15 @@ func (r Report) WriteSummary(w io.Writer) {
 	for _, f := range g.Pending {
 		fmt.Fprintf(w, "  %s\n    error: %s\n    hint:  %s\n", f.URL, f.Error, f.Hint)
 	}
+	if len(g.Waiting) > 0 {
+		fmt.Fprintf(w, "\nnot sent: waiting for a role Falcon rejected for another registry (%d)\n", len(g.Waiting))
+	}
+	for _, x := range g.Waiting[:min(len(g.Waiting), summaryListMax)] {
+		fmt.Fprintf(w, "  %s\n    why: %s\n", x.URL, x.Reason)
+	}
+	if n := len(g.Waiting) - summaryListMax; n > 0 {
+		fmt.Fprintf(w, "  … (%d more in the report)\n", n)
+	}
 	failed := append(append([]Failure{}, g.Failed...), g.DeleteFailed...)
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "\nfailed (%d)\n", len(failed))
@@ -139,7 +148,8 @@ func (c *Coverage) writeSummary(w io.Writer) {
 	for _, x := range []struct {
 		n    int
 		what string
-	}{{m.AccountSkipped, "account skipped"}, {m.Pending, "being set up"}, {m.Failed, "failed"}, {m.NotAttempted, "not attempted"},
+	}{{m.AccountSkipped, "account skipped"}, {m.Pending, "being set up"}, {m.Failed, "failed"}, {m.Waiting, "waiting for their role"},
+		{m.NotAttempted, "not attempted"}, {m.Unconfirmed, "unconfirmed"},
 		{m.Unusable, "unusable"}, {m.Paused, "paused"}, {m.Planned, "planned by this dry run"}} {
 		if x.n > 0 {
 			causes = append(causes, fmt.Sprintf("%d %s", x.n, x.what))

@@ -68,7 +68,7 @@ func (w *writeCutoff) context() (context.Context, context.CancelFunc, time.Time)
 	return ctx, cancel, deadline
 }
 
-func (w *writeCutoff) CreateRegistry(ctx context.Context, r onboard.Registry) (string, error) {
+func (w *writeCutoff) CreateRegistry(ctx context.Context, r onboard.Registry) (onboard.Registry, error) {
 	if w.creates.Add(1) > w.Free {
 		w.mu.Lock()
 		cutoff := w.cutoff

@@ -244,10 +244,15 @@ func (panicFalcon) Accounts(context.Context) ([]onboard.Account, error) { panic(
 func (panicFalcon) Registries(context.Context) ([]onboard.Registry, error) {
 	panic("boom in Registries")
 }
-func (panicFalcon) CreateRegistry(context.Context, onboard.Registry) (string, error) {
+func (panicFalcon) CreateRegistry(context.Context, onboard.Registry) (onboard.Registry, error) {
 	panic("boom in CreateRegistry")
 }
-func (panicFalcon) UpdateRegistry(context.Context, onboard.Registry) error { panic("boom") }
+func (panicFalcon) UpdateRegistry(context.Context, onboard.Registry) (onboard.Registry, error) {
+	panic("boom")
+}
+func (panicFalcon) ReadRegistries(context.Context, []string) ([]onboard.Registry, error) {
+	panic("boom")
+}
 func (panicFalcon) DeleteRegistry(context.Context, onboard.Registry) error { panic("boom") }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
