@@ -94,3 +94,47 @@ func TestCreateRejectedButKeptIsFoundByListing(t *testing.T) {
 	requireAllCreatedOnce(t, r.sim, report, 1)
 	assert.Equal(t, 1, creates(r.sim), "looked up, not sent again")
 }
+
+// untrustedOrganization is n accounts x the 17 regions whose roles do not
+// trust the registry-assessment principal, registered with CSPM a month
+// ago (the simulator's default): the first deploy of an organisation
+// before its member roles are prepared.
+func untrustedOrganization(n int) []falconsim.Account {
+	accounts := falconsim.GenerateAccounts(n, allRegions)
+	for i := range accounts {
+		accounts[i].TrustsRegistryAssessment = false
+	}
+	return accounts
+}
+
+// First contact with an organisation whose roles do not trust Falcon yet:
+// one create per account a run (the others wait for their credential), no
+// propagation wait, the second run the same; once 10 roles are fixed, the
+// next run registers their 170 registries. BenchmarkUntrustedOrganization
+// measures the same at 1,000 accounts.
+func TestUntrustedOrganizationCostsOneCreatePerAccount(t *testing.T) {
+	const n = 100
+	accounts := untrustedOrganization(n)
+	r := newRig(t, rigConfig{accounts: accounts})
+	r.runner.CredentialRetry = onboard.Retry{Attempts: 5, Wait: time.Hour} // a wait would hold the test
+
+	for run := 1; run <= 2; run++ {
+		before := creates(r.sim)
+		report := r.run(t)
+		assert.Equal(t, n, creates(r.sim)-before, "run %d", run)
+		assert.Len(t, report.Registries.Failed, n, "run %d", run)
+		assert.Len(t, report.Registries.Waiting, n*16, "run %d", run)
+		assert.Equal(t, n*17, report.Coverage.Missing.Failed+report.Coverage.Missing.Waiting, "run %d", run)
+		require.NoError(t, report.Balanced())
+	}
+
+	for _, a := range accounts[:10] {
+		r.sim.AddRole(a.RoleARN, a.ExternalID, true)
+	}
+	before := creates(r.sim)
+	report := r.run(t)
+	assert.Equal(t, n-10+170, creates(r.sim)-before)
+	assert.Len(t, report.Registries.Created, 170)
+	assert.Equal(t, 170, report.Coverage.Present)
+	assert.Len(t, r.sim.Registries(), 170)
+}

@@ -299,7 +299,7 @@ func (r *Report) add(a Action, o outcome) {
 	case o.waitsFor != nil:
 		w := o.waitsFor.Registry
 		g.Waiting = append(g.Waiting, RegistryRef{URL: a.Registry.URL, AccountID: a.Registry.AccountID, Region: a.Registry.Region, RegistryID: a.Registry.ID,
-			Reason: fmt.Sprintf("not sent: Falcon rejected role %s with CSPM's external ID for %s in this run (its hint says what to fix); sent once Falcon accepts it",
+			Reason: fmt.Sprintf("Falcon rejected role %s with CSPM's external ID for %s in this run (its hint says what to fix); sent once Falcon accepts it",
 				w.Credential.RoleARN, w.URL)})
 	case !o.attempted && del:
 		g.DeleteNotAttempted++
