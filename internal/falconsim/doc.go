@@ -27,9 +27,14 @@
 // the live service's variants and a tenant's changes while a run reads it:
 // an account deregistered mid-listing ((*Sim).RemoveAccount), a trust policy
 // IAM is still propagating ((*Sim).PropagateTrust), a duplicate create
-// answered 200 with an empty body (Options.DuplicateCreateEmpty200) and a
+// answered 200 with an empty body (Options.DuplicateCreateEmpty200), a
 // credential PATCH that keeps the registration's state
-// (Options.PatchKeepsState).
+// (Options.PatchKeepsState), a verdict that survives a credential Falcon
+// accepts (Options.VerdictSurvivesResend), the record of a rejected create
+// kept in state error (Options.KeepRejectedCreates), and an account query
+// without products and features answered rather than refused
+// (Options.LenientAccountQuery; by default it is refused, as CrowdStrike's
+// current API specification marks both required).
 //
 // A *Sim is an http.Handler; use StartTLS in tests or ListenAndServeTLS to
 // run it as a local HTTPS server.
