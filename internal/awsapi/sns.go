@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -22,7 +23,11 @@ type Notifier struct {
 	TopicARN string
 }
 
-// SNS limits: subject 100 characters, message 256 KB.
+// SNS limits: subject 100 characters, message 256 KB (SNS Publish API:
+// "Messages must be UTF-8 encoded strings and at most 256 KB in size").
+// The summary is bounded already (onboard.Report.WriteSummary: counts and
+// the first entries of each list, each text at most onboard.TextBound); a
+// message cut here is one whose every list is full of such texts.
 const (
 	maxSubject = 100
 	maxMessage = 200_000
@@ -37,12 +42,15 @@ func (n Notifier) Notify(ctx context.Context, r onboard.Report, runErr error) er
 	subject := fmt.Sprintf("ecr-onboard: %d created, %d updated, %d deleted, %d failed",
 		len(g.Created), len(g.Updated), len(g.Deleted), len(g.Failed))
 	if c := r.Coverage; c != nil {
-		verdict := "clean"
+		verdict, who := "clean", "ecr-onboard"
 		if !c.Clean {
 			verdict = "NOT clean"
 		}
-		subject = fmt.Sprintf("ecr-onboard: coverage %.1f%% (%s); %d created, %d updated, %d failed, %d accounts skipped",
-			c.Percent, verdict, len(g.Created), len(g.Updated), len(g.Failed), len(r.Accounts.Skipped))
+		if r.Narrowed { // its coverage is of the accounts and regions it was narrowed to
+			who = "ecr-onboard (narrowed)"
+		}
+		subject = fmt.Sprintf("%s: coverage %.1f%% (%s); %d created, %d updated, %d failed, %d accounts skipped",
+			who, c.Percent, verdict, len(g.Created), len(g.Updated), len(g.Failed), len(r.Accounts.Skipped))
 	}
 	var b strings.Builder
 	if runErr != nil {
@@ -52,7 +60,11 @@ func (n Notifier) Notify(ctx context.Context, r onboard.Report, runErr error) er
 	r.WriteSummary(&b)
 	msg := b.String()
 	if len(msg) > maxMessage {
-		msg = msg[:maxMessage] + "\n… (truncated; see the function's logs for the full report)\n"
+		cut := maxMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "\n… (truncated; see the function's logs for the full report)\n"
 	}
 	_, err := n.SNS.Publish(ctx, &sns.PublishInput{
 		TopicArn: aws.String(n.TopicARN),

@@ -222,8 +222,9 @@ func TestDisconnectDoesNotJudgeCoverage(t *testing.T) {
 	assert.Equal(t, 0, r.ExitCode())
 }
 
-// Summaries: every run that changed or failed something; a verdict that is
-// not clean once a day per process; the first clean run after it.
+// Summaries: every run that changed something or failed as a whole; a
+// verdict that is not clean (failed registrations included) once a day per
+// process; the first clean run after it.
 func TestSummaryOfCoverageThatIsNotClean(t *testing.T) {
 	var s summaries
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
@@ -244,6 +245,16 @@ func TestSummaryOfCoverageThatIsNotClean(t *testing.T) {
 	changed := clean
 	changed.Registries.Created = []RegistryRef{{URL: "https://x"}}
 	assert.True(t, s.due(changed, nil, now), "a change is always told")
+
+	// A failure that repeats every run (a role nobody fixes, a registration
+	// Falcon keeps in error) is told once a day; another failure at once.
+	failing := Report{Complete: true, Coverage: &Coverage{Attention: []string{"1 registration(s) failed …"}},
+		Registries: RegistriesReport{Failed: []Failure{{URL: "https://a", Error: "sent again at 12:00"}}}}
+	assert.True(t, s.due(failing, nil, now), "a new failure")
+	failing.Registries.Failed[0].Error = "sent again at 12:10"
+	assert.False(t, s.due(failing, nil, now.Add(10*time.Minute)), "the same registration failing again")
+	failing.Registries.Failed = append(failing.Registries.Failed, Failure{URL: "https://b"})
+	assert.True(t, s.due(failing, nil, now.Add(20*time.Minute)), "another registration fails")
 }
 
 // Registrations this tool made under another ALIAS_PREFIX still cover their

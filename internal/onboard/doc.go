@@ -14,7 +14,9 @@
 // nothing), Owner (never touch what we did not make), judge (the
 // confused-deputy rules over all of CSPM's records), Narrowing.Check (one
 // validation for every way a request arrives), Report.Balanced (the
-// report's arithmetic).
+// report's arithmetic), Report.TenantCoverage (only a run over the whole
+// scope speaks for the tenant), Report.Bounded (what every output with a
+// size limit shows of a report).
 //
 // A dry run is the plan alone. The external ID enters on Account (from the
 // CSPM API), is copied onto the desired Registry's Credential by the plan and

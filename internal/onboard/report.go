@@ -19,6 +19,8 @@ type Report struct {
 	Complete   bool             `json:"complete"` // false: stopped early (deadline or fatal error); the next run continues
 	StartedAt  time.Time        `json:"started_at"`
 	DurationMS int64            `json:"duration_ms"`
+	Narrowed   bool             `json:"narrowed"`            // the request named accounts or regions (TenantCoverage)
+	Narrowing  *Narrowing       `json:"narrowing,omitempty"` // those it named, when Narrowed
 	Accounts   AccountsReport   `json:"accounts"`
 	Registries RegistriesReport `json:"registries"`
 	// Coverage is what the run is judged by; nil for a run that did not
@@ -33,6 +35,10 @@ type Report struct {
 	// Where the tool ran, when known (AWS account and partition).
 	HomeAccount string `json:"home_account,omitempty"`
 	Partition   string `json:"partition,omitempty"`
+	// Truncated counts, by list (its JSON path, "registries.failed"), the
+	// entries a bounded copy of the report leaves out (Bounded); nil in a
+	// whole report. A list's count is its length plus this.
+	Truncated map[string]int `json:"truncated,omitempty" bound:"-"`
 }
 
 // AccountsReport counts accounts; Skipped lists refused ones with reasons.
@@ -156,6 +162,22 @@ func (r Report) ExitCode() int {
 	return 0
 }
 
+// TenantCoverage is the coverage that speaks for the whole configured
+// scope: the run's, unless the run judged none or was narrowed — its
+// request named accounts or regions (a manual event's account_ids/regions,
+// the CLI's --account/--region, a continuation of such a run), so its
+// coverage is of that part of the scope only (README, "Only a run over the
+// whole scope speaks for the tenant"). The links of one continued run are
+// one run: a continuation of a run over the whole scope is not narrowed.
+// Every tenant-wide signal reads it: the coverage metrics and their alarm,
+// and which verdicts the run summary tells (summaries).
+func (r Report) TenantCoverage() *Coverage {
+	if r.Narrowed {
+		return nil
+	}
+	return r.Coverage
+}
+
 // Clean reports whether the run leaves nothing uncovered and nothing for a
 // person to do (Coverage.Clean); a run that did not judge coverage (a
 // disconnect, an empty run) is clean when nothing failed.
@@ -168,22 +190,27 @@ func (r Report) Clean() bool {
 
 // Failures counts the writes that failed, deletions included.
 func (r Report) Failures() int {
-	return len(r.Registries.Failed) + len(r.Registries.DeleteFailed)
+	g := r.Registries
+	return r.count("registries.failed", len(g.Failed)) + r.count("registries.delete_failed", len(g.DeleteFailed))
 }
 
 // Balanced reports an error when the report's arithmetic does not hold.
 func (r Report) Balanced() error {
 	g := r.Registries
-	if sum := g.Unchanged + len(g.Created) + len(g.Updated) + len(g.Failed) + len(g.Pending) + len(g.Waiting) + g.NotAttempted; sum != g.Desired {
+	created, updated := r.count("registries.created", len(g.Created)), r.count("registries.updated", len(g.Updated))
+	failed, pending := r.count("registries.failed", len(g.Failed)), r.count("registries.pending", len(g.Pending))
+	waiting := r.count("registries.waiting", len(g.Waiting))
+	if sum := g.Unchanged + created + updated + failed + pending + waiting + g.NotAttempted; sum != g.Desired {
 		return fmt.Errorf("desired %d != unchanged %d + created %d + updated %d + failed %d + pending %d + waiting %d + not attempted %d",
-			g.Desired, g.Unchanged, len(g.Created), len(g.Updated), len(g.Failed), len(g.Pending), len(g.Waiting), g.NotAttempted)
+			g.Desired, g.Unchanged, created, updated, failed, pending, waiting, g.NotAttempted)
 	}
 	if g.NotOwned.Count > g.Unchanged {
 		return fmt.Errorf("not owned %d > unchanged %d", g.NotOwned.Count, g.Unchanged)
 	}
-	if n := r.Accounts.NoECRRepository; n != nil && n.Count+r.Accounts.Eligible+len(r.Accounts.Skipped) > r.Accounts.Discovered {
+	skipped := r.count("accounts.skipped", len(r.Accounts.Skipped))
+	if n := r.Accounts.NoECRRepository; n != nil && n.Count+r.Accounts.Eligible+skipped > r.Accounts.Discovered {
 		return fmt.Errorf("no ECR repository %d + eligible %d + skipped %d > discovered %d",
-			n.Count, r.Accounts.Eligible, len(r.Accounts.Skipped), r.Accounts.Discovered)
+			n.Count, r.Accounts.Eligible, skipped, r.Accounts.Discovered)
 	}
 	if c := r.Coverage; c != nil && (c.Desired-c.Present != c.Missing.Total() || c.Present < 0) {
 		return fmt.Errorf("coverage: desired %d - present %d != missing %d", c.Desired, c.Present, c.Missing.Total())
@@ -197,8 +224,13 @@ func (r Report) Balanced() error {
 // Changed reports whether the run wrote (or, dry, would write) anything.
 func (r Report) Changed() bool {
 	g := r.Registries
-	return len(g.Created)+len(g.Updated)+len(g.Deleted) > 0
+	return r.count("registries.created", len(g.Created))+r.count("registries.updated", len(g.Updated))+
+		r.count("registries.deleted", len(g.Deleted)) > 0
 }
+
+// count is how many entries the list at path has: listed (its length)
+// and those a bounded copy left out (Truncated).
+func (r Report) count(path string, listed int) int { return listed + r.Truncated[path] }
 
 // EmptyReport is the report of an invocation that ran nothing (a stack
 // Delete that disconnects nothing, a refused request).

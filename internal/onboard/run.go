@@ -170,6 +170,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	calls, limited := rn.meter()
 	finish := func(r Report) Report {
 		r.RunID, r.Trigger, r.DryRun, r.Continues = req.RunID, req.Trigger, rn.DryRun || req.DryRun, req.Continues
+		r.Narrowed, r.Narrowing = req.Narrowing.narrows()
 		r.HomeAccount, r.Partition = rn.HomeAccount, rn.Partition
 		r.RegionSource = rn.RegionSource
 		r.StartedAt = start.UTC()

@@ -175,6 +175,33 @@ type Narrowing struct {
 	Regions    []string `json:"regions,omitempty"`
 }
 
+// String describes n for a person: "accounts 111111111111,222222222222;
+// regions us-east-1" (a list not given is left out).
+func (n Narrowing) String() string {
+	var parts []string
+	if len(n.AccountIDs) > 0 {
+		parts = append(parts, "accounts "+strings.Join(n.AccountIDs, ","))
+	}
+	if len(n.Regions) > 0 {
+		parts = append(parts, "regions "+strings.Join(n.Regions, ","))
+	}
+	if len(parts) == 0 {
+		return "nothing narrowed"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// narrows reports whether n names accounts or regions, and if so a copy
+// of it for the report. Any such request narrows, even one that happens to
+// name every account CSPM lists today: a run is judged by what it was asked,
+// not by what its answer happened to match.
+func (n Narrowing) narrows() (bool, *Narrowing) {
+	if len(n.AccountIDs) == 0 && len(n.Regions) == 0 {
+		return false, nil
+	}
+	return true, &Narrowing{AccountIDs: slices.Clone(n.AccountIDs), Regions: slices.Clone(n.Regions)}
+}
+
 // Check validates a narrowing request, however it arrived: every account a
 // 12-digit ID, every region a region name. A list given but empty is
 // refused: read literally it would ask for no narrowing at all.

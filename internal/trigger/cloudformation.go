@@ -223,11 +223,12 @@ func data(rep onboard.Report) map[string]any {
 		"Updated":      strconv.Itoa(len(g.Updated)),
 		"Deleted":      strconv.Itoa(len(g.Deleted)),
 		"Failed":       strconv.Itoa(rep.Failures()),
+		"Waiting":      strconv.Itoa(len(g.Waiting)),
 		"Unchanged":    strconv.Itoa(g.Unchanged),
 		"NotAttempted": strconv.Itoa(g.NotAttempted + g.DeleteNotAttempted),
 		"Skipped":      strconv.Itoa(len(rep.Accounts.Skipped)),
 	}
-	if c := rep.Coverage; c != nil {
+	if c := rep.TenantCoverage(); c != nil {
 		d["CoveragePercent"] = strconv.FormatFloat(c.Percent, 'f', 1, 64)
 		d["CoverageClean"] = strconv.FormatBool(c.Clean)
 		d["RegistriesMissing"] = strconv.Itoa(c.Desired - c.Present)

@@ -288,7 +288,8 @@ func TestWorkBeyondOneDeadlineCompletesThroughContinuations(t *testing.T) {
 
 	first := invokeShort([]byte(`{"regions":["us-east-1","eu-west-1"]}`))
 	require.False(t, first.Complete, "the first invocation cannot finish")
-	created := len(first.Registries.Created)
+	created := counted(first, "registries.created", len(first.Registries.Created))
+	assert.True(t, first.Narrowed)
 	invocations := 1
 	for {
 		body, ok := q.pop()
@@ -304,7 +305,8 @@ func TestWorkBeyondOneDeadlineCompletesThroughContinuations(t *testing.T) {
 		assert.Equal(t, onboard.TriggerContinuation, rep.Trigger)
 		assert.Equal(t, first.RunID, rep.Continues)
 		assert.Empty(t, rep.Registries.Failed)
-		created += len(rep.Registries.Created)
+		assert.True(t, rep.Narrowed, "a link of a narrowed run is narrowed")
+		created += counted(rep, "registries.created", len(rep.Registries.Created))
 		invocations++
 		require.Less(t, invocations, 50, "the chain must end")
 	}

@@ -126,12 +126,17 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (rep onbo
 // Invoke makes the Handler a lambda.Handler (lambda.Start(h)): the payload
 // reaches Handle as it came, so one that is not even JSON is refused and
 // logged like any other unsupported event, not by aws-lambda-go's decoder.
+// The answer is the report bounded (onboard.Report.Bounded: counts, and the
+// first onboard.ListBound entries of each list with how many more), far
+// under Lambda's 6 MB response limit: past it the invocation fails
+// (Function.ResponseSizeTooLarge) and aws-lambda-go ends the process. The
+// whole report is in the function's log (onboard.Report.Log).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	rep, err := h.Handle(ctx, payload)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(rep)
+	return json.Marshal(rep.Bounded(onboard.ListBound))
 }
 
 func (h *Handler) newInvocation(ctx context.Context) invocation {
@@ -217,7 +222,7 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 		err = pastDeadline{err}
 	}
 	g := rep.Registries
-	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "complete", rep.Complete, "duration_ms", rep.DurationMS,
+	attrs := []any{"trigger", req.Trigger, "dry_run", rep.DryRun, "narrowed", rep.Narrowed, "complete", rep.Complete, "duration_ms", rep.DurationMS,
 		"api_calls", rep.APICalls, "rate_limited", rep.RateLimited, "accounts", rep.Accounts.Discovered, "eligible", rep.Accounts.Eligible,
 		"skipped", len(rep.Accounts.Skipped), "created", len(g.Created), "updated", len(g.Updated),
 		"deleted", len(g.Deleted), "unchanged", g.Unchanged, "not_owned", g.NotOwned.Count, "failed", rep.Failures(),
@@ -230,6 +235,7 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 	default:
 		inv.log.Info("run finished", attrs...)
 	}
+	rep.Log(ctx, inv.log) // the whole report, one line per entry: the answer is bounded
 	h.emitMetrics(ctx, inv, rep)
 	return rep, req, err
 }

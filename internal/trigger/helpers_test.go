@@ -95,6 +95,10 @@ func invoke(ctx context.Context, t *testing.T, h *trigger.Handler, payload []byt
 	return rep, nil
 }
 
+// counted is how many entries a list of an answer (a bounded report) has:
+// listed, its length, and those left out.
+func counted(rep onboard.Report, path string, listed int) int { return listed + rep.Truncated[path] }
+
 // logLines parses the captured JSON log lines.
 func (e *env) logLines(t *testing.T) []map[string]any {
 	t.Helper()

@@ -21,11 +21,15 @@ const (
 	RateLimited       = "RateLimited"
 	DurationMs        = "DurationMs"
 	APICalls          = "APICalls"
-	// Coverage of a run that judged it (not a stack Delete, not a
-	// scheduled run that left the work to a continuation chain):
-	// CoveragePercent (onboard.Coverage.Percent), RegistriesMissing
-	// (Desired - Present) and CoverageIncomplete, 1 when the run's coverage
-	// is not clean and 0 when it is.
+	// Coverage of a run whose coverage speaks for the tenant
+	// (onboard.Report.TenantCoverage: it judged coverage — not a stack
+	// Delete, not a scheduled run that left the work to a continuation
+	// chain — over the whole configured scope, not narrowed to some
+	// accounts or regions): CoveragePercent (onboard.Coverage.Percent),
+	// RegistriesMissing (Desired - Present) and CoverageIncomplete, 1 when
+	// the run's coverage is not clean and 0 when it is. A narrowed run
+	// emits none of them: the CoverageAlarm takes the minimum over an hour,
+	// so one clean narrowed run would silence it.
 	CoveragePercent    = "CoveragePercent"
 	RegistriesMissing  = "RegistriesMissing"
 	CoverageIncomplete = "CoverageIncomplete"
@@ -59,7 +63,7 @@ type emfLine struct {
 	RateLimited       int64   `json:"RateLimited"`
 	DurationMs        int64   `json:"DurationMs"`
 	APICalls          int64   `json:"APICalls"`
-	// Set only when the run judged coverage.
+	// Set only when the run's coverage speaks for the tenant.
 	CoveragePercent    *float64 `json:"CoveragePercent,omitempty"`
 	RegistriesMissing  *int     `json:"RegistriesMissing,omitempty"`
 	CoverageIncomplete *int     `json:"CoverageIncomplete,omitempty"`
@@ -68,6 +72,7 @@ type emfLine struct {
 	Trigger  onboard.Trigger `json:"trigger"`
 	DryRun   bool            `json:"dry_run"`
 	Complete bool            `json:"complete"`
+	Narrowed bool            `json:"narrowed"`
 }
 
 // metricsLine builds the EMF record of a run. A dry run created and updated
@@ -88,12 +93,13 @@ func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine
 		Trigger:          rep.Trigger,
 		DryRun:           rep.DryRun,
 		Complete:         rep.Complete,
+		Narrowed:         rep.Narrowed,
 	}
 	if !rep.DryRun {
 		l.RegistriesCreated = len(rep.Registries.Created)
 		l.RegistriesUpdated = len(rep.Registries.Updated)
 	}
-	if c := rep.Coverage; c != nil {
+	if c := rep.TenantCoverage(); c != nil {
 		incomplete := 0
 		if !c.Clean {
 			incomplete = 1
