@@ -119,3 +119,33 @@ func TestFatalRunPrintsTheErrorNotASummary(t *testing.T) {
 		assert.Zero(t, sim.Stats().Writes())
 	})
 }
+
+// Writes made before a fatal error are not lost from view: stderr counts
+// them after the error, and --json lists them in the stopped report.
+func TestFatalRunAfterWritesCountsThem(t *testing.T) {
+	sim := falconsim.New(falconsim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	sim.AddAccounts(falconsim.GenerateAccounts(5, []string{"us-east-1"})...)
+	srv := falconsim.StartTLS(sim)
+	t.Cleanup(srv.Close)
+	withFalconClient(t, srv.Client())
+	env := map[string]string{"FALCON_BASE_URL": srv.URL, "FALCON_CLIENT_ID": demo.ClientID, "FALCON_CLIENT_SECRET": demo.ClientSecret,
+		"MAX_CONCURRENCY": "1"}
+	// The fourth create is refused with 403: the run stops writing.
+	sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: "/container-security/entities/registries/v1", Status: http.StatusForbidden, Skip: 3, Times: 10})
+
+	code, stdout, stderr := runCLI(nil, env)
+	require.Equal(t, exitFatal, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Regexp(t, `(?m)^error: stopped writing: .*\nbefore it stopped, the run created 3, updated 0 and deleted 0 registrations \(--json lists them\)\n\z`, stderr)
+	assert.Len(t, sim.Registries(), 3)
+
+	sim.ClearFaults()
+	sim.InjectFault(falconsim.Fault{Method: http.MethodPost, Path: "/container-security/entities/registries/v1", Status: http.StatusForbidden, Times: 10})
+	code, stdout, _ = runCLI([]string{"--json"}, env)
+	require.Equal(t, exitFatal, code)
+	var report onboard.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &report))
+	assert.False(t, report.Complete)
+	assert.Contains(t, report.Error, "stopped writing")
+	assert.Empty(t, report.Registries.Created, "the three are unchanged now; the other two refused")
+}
