@@ -4,7 +4,8 @@
 //	ecr-onboard [--dry-run] [--json] [--account ID]... [--region R]...
 //	ecr-onboard demo                  # against the embedded Falcon simulator
 //	ecr-onboard simulate [--addr A] [--accounts N] [--org-members N]  # serve the simulator over HTTPS
-//	ecr-onboard trust-policy --account ID [--check | --apply]  # set up a CSPM role
+//	ecr-onboard trust-policy --account ID [--role-name NAME] [--check | --apply]  # set up a CSPM role
+//	ecr-onboard help [COMMAND]        # the commands (the table in commands.go), flags, environment
 //
 // Exit codes (onboard.Report.ExitCode): 0 coverage clean, 1 fatal, 2 usage
 // or configuration error, 3 some registries failed or were left for later,
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,6 +47,10 @@ const (
 	exitCoverage = 4
 )
 
+// falconHTTPClient is the HTTP client for the Falcon API (nil: the
+// default, which honours HTTPS_PROXY and SSL_CERT_FILE); tests set it.
+var falconHTTPClient *http.Client
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -53,31 +59,47 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "demo":
-			return exitCode(demo.Run(ctx, stdout), stderr)
-		case "simulate":
-			return simulate(ctx, args[1:], stdout, stderr)
-		case "trust-policy":
-			return trustPolicy(ctx, args[1:], getenv, stdout, stderr)
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if args[0] == "help" {
+			return help(ctx, args[1:], getenv, stdout, stderr)
 		}
+		c, ok := lookup(args[0])
+		if !ok {
+			return unknownCommand(args[0], stderr)
+		}
+		return c.run(ctx, args[1:], getenv, stdout, stderr)
 	}
+	return reconcile(ctx, args, getenv, stdout, stderr)
+}
+
+// reconcileOptions are the main command's flags.
+type reconcileOptions struct {
+	dryRun, asJSON    bool
+	accounts, regions listFlag
+}
+
+// reconcileFlags is the main command's flag set (also listed by --help).
+func reconcileFlags() (*flag.FlagSet, *reconcileOptions) {
+	var o reconcileOptions
 	fs := flag.NewFlagSet("ecr-onboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var accounts, regions listFlag
-	dryRun := fs.Bool("dry-run", false, "plan only: write nothing")
-	asJSON := fs.Bool("json", false, "print the JSON report on stdout")
-	fs.Var(&accounts, "account", "only this AWS account ID (repeatable; narrows ACCOUNT_IDS)")
-	fs.Var(&regions, "region", "only this region (repeatable; narrows REGIONS)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	fs.BoolVar(&o.dryRun, "dry-run", false, "plan only: write nothing (as DRY_RUN=true)")
+	fs.BoolVar(&o.asJSON, "json", false, `print the JSON report on stdout (README.md, "Report")`)
+	fs.Var(&o.accounts, "account", "only this AWS account `ID` (repeatable; narrows ACCOUNT_IDS)")
+	fs.Var(&o.regions, "region", "only this `region` (repeatable; narrows REGIONS)")
+	return fs, &o
+}
+
+// reconcile is the main command: one run, its summary or JSON report.
+func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs, o := reconcileFlags()
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { usage(w, fs) }, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "unexpected argument %q; ecr-onboard --help shows the commands and flags\n", fs.Arg(0))
 		return exitUsage
 	}
-	req := onboard.Request{Trigger: onboard.TriggerCLI, DryRun: *dryRun, Narrowing: onboard.Narrowing{AccountIDs: accounts, Regions: regions}}
+	req := onboard.Request{Trigger: onboard.TriggerCLI, DryRun: o.dryRun, Narrowing: onboard.Narrowing{AccountIDs: o.accounts, Regions: o.regions}}
 	if err := req.Narrowing.Check(); err != nil {
 		fmt.Fprintln(stderr, "--account/--region:", err)
 		return exitUsage
@@ -92,31 +114,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		level = slog.LevelError // the summary or report says it all; LOG_LEVEL asks for more
 	}
 	logger := app.NewLogger(stderr, level)
-	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: logger, LoadAWS: loadAWS})
+	runner, err := app.NewRunner(ctx, cfg, app.Deps{Logger: logger, LoadAWS: loadAWS, HTTPClient: falconHTTPClient})
 	if err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return exitFatal
+		// No run: the report of one stopped before it started.
+		report := onboard.EmptyReport(onboard.NewRunID(), onboard.TriggerCLI)
+		report.DryRun, report.RegionSource = cfg.DryRun || o.dryRun, cfg.RegionSource
+		report.Stop(err)
+		return stopped(report, err, o.asJSON, stdout, stderr)
 	}
 	req.Logger = logger
-	if !*asJSON && isTerminal(stderr) {
+	if !o.asJSON && isTerminal(stderr) {
 		req.Progress = progressLine(stderr)
 	}
 	report, err := runner.Run(ctx, req)
 	if req.Progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(report)
-	} else if err == nil || report.RunID != "" {
+	if err != nil {
+		return stopped(report, err, o.asJSON, stdout, stderr)
+	}
+	if o.asJSON {
+		writeJSON(stdout, report)
+	} else {
 		report.WriteSummary(stdout)
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "error:", err)
-		return exitFatal
-	}
 	return report.ExitCode()
+}
+
+// stopped ends a run a fatal error stopped: the error on stderr, and no
+// summary (its zeros would read like a result). With --json the report
+// still goes to stdout, marked incomplete with the error (onboard.Report.Stop).
+// Writes made before the error are not lost from view: their counts follow.
+func stopped(report onboard.Report, err error, asJSON bool, stdout, stderr io.Writer) int {
+	if asJSON {
+		writeJSON(stdout, report)
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	if g := report.Registries; report.Changed() && !report.DryRun {
+		fmt.Fprintf(stderr, "before it stopped, the run created %d, updated %d and deleted %d registrations (--json lists them)\n",
+			len(g.Created), len(g.Updated), len(g.Deleted))
+	}
+	return exitFatal
+}
+
+func writeJSON(w io.Writer, report onboard.Report) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(report)
 }
 
 // loadConfig reads the environment of a real run (credentials required) and
@@ -182,23 +226,47 @@ func progressLine(w io.Writer) func(onboard.Progress) {
 	}
 }
 
-func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func simulate(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ecr-onboard simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8443", "listen address")
-	cert := fs.String("cert", "falcon-sim.pem", "where to write the server certificate (PEM)")
+	addr := fs.String("addr", "127.0.0.1:8443", "listen on `host:port`")
+	cert := fs.String("cert", "falcon-sim.pem", "`file` to write the server certificate to (PEM), for SSL_CERT_FILE")
 	var tenant demo.Tenant
-	fs.IntVar(&tenant.Standalone, "accounts", 0, "generate this many standalone accounts instead of the demo ones")
-	fs.IntVar(&tenant.OrgMembers, "org-members", 0, "generate an AWS Organization of this many accounts (one external ID and role name) instead of the demo ones")
-	regions := fs.String("regions", "us-east-1,us-west-2", "active regions of generated accounts")
+	fs.IntVar(&tenant.Standalone, "accounts", 0, "serve `N` generated standalone accounts instead of the demo ones")
+	fs.IntVar(&tenant.OrgMembers, "org-members", 0, "serve an AWS Organization of `N` generated accounts (one external ID and role name) instead of the demo ones")
+	regions := fs.String("regions", "us-east-1,us-west-2", "the active `regions` (comma list) of generated accounts")
 	var opts falconsim.Options
-	fs.DurationVar(&opts.Latency, "latency", 0, "added latency per request")
-	fs.IntVar(&opts.RateLimitPerMinute, "rate-limit", 0, "the tenant's requests per minute before 429 (0: none)")
-	fs.IntVar(&opts.RegistryPageMax, "registry-page-max", 0, "registry IDs served per query page at most (0: 500)")
-	background := fs.Int("background", 0, "requests per minute another integration of the tenant spends (with --rate-limit)")
-	if err := fs.Parse(args); err != nil {
+	fs.DurationVar(&opts.Latency, "latency", 0, "`duration` added to each answer")
+	fs.IntVar(&opts.RateLimitPerMinute, "rate-limit", 0, "`N` requests a minute the tenant may send before 429 (0: no limit)")
+	fs.IntVar(&opts.RegistryPageMax, "registry-page-max", 0, "at most `N` registry IDs per query page (0: 500, as the live API)")
+	background := fs.Int("background", 0, "`N` requests a minute another integration of the tenant spends (with --rate-limit)")
+	simulateUsage := func(w io.Writer) {
+		fmt.Fprint(w, `usage: ecr-onboard simulate [flags]
+
+Serves the Falcon API simulator over HTTPS until Ctrl-C, with the demo tenant (or generated
+accounts), and prints the environment that points ecr-onboard at it. By default it answers
+like the live Falcon API.
+
+flags:
+`)
+		writeFlags(w, fs)
+	}
+	if code, ok := parseFlags(fs, args, simulateUsage, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q; ecr-onboard simulate --help shows the flags\n", fs.Arg(0))
 		return exitUsage
 	}
 	tenant.Regions = strings.Split(*regions, ",")
-	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, tenant, opts, *background), stderr)
+	return exitCode(demo.Serve(ctx, stdout, *addr, *cert, cliCommand(), tenant, opts, *background), stderr)
+}
+
+// cliCommand is how this binary was started (os.Args[0]: "bin/ecr-onboard",
+// "./ecr-onboard", or a name on PATH), for the simulator's banner to say
+// how to run it.
+func cliCommand() string {
+	if len(os.Args) == 0 || os.Args[0] == "" {
+		return "ecr-onboard"
+	}
+	return os.Args[0]
 }

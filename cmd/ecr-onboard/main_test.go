@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,7 +42,8 @@ func TestUsageAndConfigurationErrorsExit2(t *testing.T) {
 		"unknown flag":        {[]string{"--external-id", "x"}, creds, "flag provided but not defined"},
 		"bad --account":       {[]string{"--account", "123"}, creds, "--account"},
 		"bad --region":        {[]string{"--region", "moon-1"}, creds, "--region"},
-		"stray argument":      {[]string{"now"}, creds, "unexpected argument"},
+		"unknown command":     {[]string{"now"}, creds, `unknown command "now" (commands: demo, simulate, trust-policy, help)`},
+		"stray argument":      {[]string{"--dry-run", "now"}, creds, `unexpected argument "now"`},
 		"no credentials":      {nil, nil, "FALCON_SECRET_ARN"},
 		"bad MAX_CONCURRENCY": {nil, map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s", "MAX_CONCURRENCY": "0"}, "MAX_CONCURRENCY"},
 		"bad FALCON_BASE_URL": {nil, map[string]string{"FALCON_CLIENT_ID": "id", "FALCON_CLIENT_SECRET": "s", "FALCON_BASE_URL": "http://x"}, "FALCON_BASE_URL"},
@@ -208,21 +210,35 @@ func TestZeroCoverageExitsNonZero(t *testing.T) {
 // accounts sharing one external ID and one role name, beside M standalone
 // accounts.
 func TestSimulateServesAGeneratedOrganization(t *testing.T) {
-	cert := filepath.Join(t.TempDir(), "sim.pem")
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	t.Chdir(dir)
+	cert := filepath.Join(dir, "sim.pem")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"simulate", "--addr", "127.0.0.1:0", "--cert", cert, "--org-members", "5", "--accounts", "2", "--regions", "us-east-1,eu-west-1"},
+		done <- run(ctx, []string{"simulate", "--addr", "127.0.0.1:0", "--cert", "sim.pem", "--org-members", "5", "--accounts", "2", "--regions", "us-east-1,eu-west-1"},
 			func(string) string { return "" }, w, io.Discard)
 		w.Close()
 	}()
-	first, err := bufio.NewReader(out).ReadString('\n')
+	banner := bufio.NewReader(out)
+	first, err := banner.ReadString('\n')
 	require.NoError(t, err)
-	go func() { _, _ = io.Copy(io.Discard, out) }()
 	m := regexp.MustCompile(`listening on (https://\S+)\. `).FindStringSubmatch(first)
 	require.NotNil(t, m, first)
+	var lines []string
+	for len(lines) < 4 {
+		line, err := banner.ReadString('\n')
+		require.NoError(t, err)
+		lines = append(lines, line)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	// The banner's commands run as they are, from any directory: this
+	// binary as it was started, the certificate by its absolute path.
+	assert.Contains(t, lines, "  "+os.Args[0]+" --json\n")
+	assert.Contains(t, strings.Join(lines, ""), " SSL_CERT_FILE="+cert+"\n")
 
 	pool := x509.NewCertPool()
 	pemBytes, err := os.ReadFile(cert)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
@@ -22,13 +21,18 @@ Prints the IAM trust policy the account's CSPM role needs so that Container
 Security's registry assessment can assume it with the external ID CSPM uses
 (read from the Falcon API, same environment as the main command).
 
-  (no mode)   print the policy document on stdout (notes on stderr)
-  --check     read the role's trust policy (iam:GetRole) and report what is
-              missing; exit 0 when correct, 3 otherwise; changes nothing
-  --apply     merge what is missing into the role's trust policy, show the
-              diff, and write it (iam:UpdateAssumeRolePolicy) after an
-              interactive "yes", or with --yes
-  --role-name the role to read or change (default: the name in CSPM's role ARN)
+  --account ID      the AWS account (required)
+  (no mode)         print the policy document on stdout (notes on stderr)
+  --check           read the role's trust policy (iam:GetRole) and report
+                    what is missing; exit 0 when correct, 3 otherwise;
+                    changes nothing
+  --apply           merge what is missing into the role's trust policy, show
+                    the diff, and write it (iam:UpdateAssumeRolePolicy) after
+                    an interactive "yes"
+  --yes             with --apply: write without asking
+  --role-name NAME  read or change this role of the account instead of the
+                    one CSPM's record names (the name in its role ARN); a
+                    warning says so: registrations always use CSPM's role
 
 --check and --apply use local AWS credentials for the account.
 Exit codes: 0 ok / no change needed, 1 fatal, 2 usage, 3 refused or still missing.
@@ -36,8 +40,6 @@ Exit codes: 0 ok / no change needed, 1 fatal, 2 usage, 3 refused or still missin
 
 // Seams for tests.
 var (
-	// falconHTTPClient is the HTTP client for the Falcon API (nil: default).
-	falconHTTPClient *http.Client
 	// newRoleClient builds the IAM client for the role's partition from
 	// the local AWS credentials (the SDK's default chain).
 	newRoleClient = func(ctx context.Context, partition string) (roleClient, error) {
@@ -60,15 +62,13 @@ type roleClient interface {
 // trustPolicy is `ecr-onboard trust-policy`.
 func trustPolicy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ecr-onboard trust-policy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, trustPolicyUsage) }
 	accountID := fs.String("account", "", "the AWS account ID (required)")
 	roleName := fs.String("role-name", "", "the IAM role (default: from CSPM's role ARN)")
 	check := fs.Bool("check", false, "report what the role's trust policy is missing")
 	apply := fs.Bool("apply", false, "add what is missing to the role's trust policy")
 	yes := fs.Bool("yes", false, "with --apply: do not ask for confirmation")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { fmt.Fprint(w, trustPolicyUsage) }, stdout, stderr); !ok {
+		return code
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, format+"\n\n", a...)

@@ -79,14 +79,11 @@ func (e *Error) Error() string { return e.Var + ": " + e.Problem }
 
 var (
 	secretARNPattern = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$`)
-	// An alias prefix is a CloudFormation stack name (a stack's default)
-	// or anything of that shape, no longer than onboard.MaxAliasPrefixLength.
-	aliasPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	snsARNPattern      = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
-	cidPattern         = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
-	stackIDPattern     = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+$`)
-	logicalIDPattern   = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
-	tableNamePattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	snsARNPattern    = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+	cidPattern       = regexp.MustCompile(`^[0-9a-fA-F]{32}(-[0-9a-fA-F]{2})?$`)
+	stackIDPattern   = regexp.MustCompile(`^arn:aws(-us-gov|-cn)?:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+$`)
+	logicalIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
+	tableNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 )
 
 // DefaultTrustReaderRole is the member stack's default trust-reader role name.
@@ -148,10 +145,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.MemberCID != "" && !cidPattern.MatchString(c.MemberCID) {
 		check(&Error{"FALCON_MEMBER_CID", "not a Falcon CID (32 hex digits, optional -XX checksum)"})
 	}
-	if !aliasPrefixPattern.MatchString(c.AliasPrefix) || len(c.AliasPrefix) > onboard.MaxAliasPrefixLength {
-		check(&Error{"ALIAS_PREFIX", fmt.Sprintf("1-%d characters: letters, digits, '.', '-' or '_', starting with a letter or digit "+
-			"(the alias {prefix}-{account}-{region}-{fingerprint} must fit in %d characters; a stack's default is its name: set AliasPrefix when the name is longer)",
-			onboard.MaxAliasPrefixLength, onboard.MaxAliasLength)})
+	if e := onboard.CheckAliasPrefix(c.AliasPrefix); e != nil {
+		problem := fmt.Sprintf("%q %v", c.AliasPrefix, e)
+		if len(c.AliasPrefix) > onboard.MaxAliasPrefixLength {
+			problem += " (a stack's default is its name: set its AliasPrefix parameter when the name is longer)"
+		}
+		check(&Error{"ALIAS_PREFIX", problem})
 	}
 	if !iamrole.ValidRoleName(c.TrustReaderRole) {
 		check(&Error{"TRUST_READER_ROLE", fmt.Sprintf("%q is not an IAM role name (1-64 letters, digits and +=,.@_-; no path)", c.TrustReaderRole)})

@@ -172,3 +172,23 @@ func TestSecretNeverPrints(t *testing.T) {
 	assert.NotContains(t, fmt.Sprintf("%v %+v %s", c, c, c.ClientSecret), "s3cr3t")
 	assert.Equal(t, "s3cr3t", c.ClientSecret.Reveal())
 }
+
+// Each ALIAS_PREFIX refusal says what is wrong with it: its length (with
+// the stack parameter to set), a character, or its first character.
+func TestAliasPrefixErrorSaysWhatIsWrong(t *testing.T) {
+	long := strings.Repeat("p", onboard.MaxAliasPrefixLength+1)
+	for prefix, want := range map[string]string{
+		long:     fmt.Sprintf("ALIAS_PREFIX: %q is %d characters long, more than %d", long, len(long), onboard.MaxAliasPrefixLength),
+		"team a": `ALIAS_PREFIX: "team a" has ' ' (character 5): only letters, digits, '.', '-' and '_' are allowed`,
+		"-team":  `ALIAS_PREFIX: "-team" starts with '-': the first character must be a letter or a digit`,
+	} {
+		_, err := load(map[string]string{"ALIAS_PREFIX": prefix})
+		require.Error(t, err, prefix)
+		assert.Contains(t, err.Error(), want)
+		if prefix == long {
+			assert.Contains(t, err.Error(), "set its AliasPrefix parameter")
+		} else {
+			assert.NotContains(t, err.Error(), "characters long", "a short prefix is not refused for its length")
+		}
+	}
+}

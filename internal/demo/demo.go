@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/app"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/config"
@@ -167,10 +168,11 @@ func (t Tenant) load(sim *falconsim.Sim) {
 }
 
 // Serve runs the simulator over HTTPS on addr with tenant, writing its
-// certificate to certFile, and prints the environment a client needs.
-// Another integration of the tenant spends background requests a minute
-// of its rate limit. It returns when ctx ends.
-func Serve(ctx context.Context, w io.Writer, addr, certFile string, tenant Tenant, opts falconsim.Options, background int) error {
+// certificate to certFile, and prints the environment a client needs and
+// the command line to run: cli (how the CLI was started, e.g.
+// "bin/ecr-onboard") with --json. Another integration of the tenant spends
+// background requests a minute of its rate limit. It returns when ctx ends.
+func Serve(ctx context.Context, w io.Writer, addr, certFile, cli string, tenant Tenant, opts falconsim.Options, background int) error {
 	opts.ClientID, opts.ClientSecret = ClientID, ClientSecret
 	sim := falconsim.New(opts)
 	tenant.load(sim)
@@ -178,10 +180,13 @@ func Serve(ctx context.Context, w io.Writer, addr, certFile string, tenant Tenan
 	if err != nil {
 		return err
 	}
+	if abs, err := filepath.Abs(certFile); err == nil {
+		certFile = abs // the other shell may be elsewhere
+	}
 	sim.Background(ctx, background)
 	fmt.Fprintf(w, "Falcon API simulator listening on %s. In another shell:\n\n"+
 		"  export FALCON_BASE_URL=%s FALCON_CLIENT_ID=%s FALCON_CLIENT_SECRET=%s SSL_CERT_FILE=%s\n"+
-		"  ecr-onboard --json\n\nCtrl-C stops it.\n", url, url, ClientID, ClientSecret, certFile)
+		"  %s --json\n\nCtrl-C stops it.\n", url, url, ClientID, ClientSecret, certFile, cli)
 	<-ctx.Done()
 	return nil
 }

@@ -17,8 +17,8 @@ import (
 // that checks_negative_test.go can prove each one fires on a broken template.
 
 // contractEnv is the function environment (README, "Configuration") that the stack sets. FALCON_CLIENT_ID,
-// FALCON_CLIENT_SECRET, FALCON_BASE_URL and FALCON_MEMBER_CID are for the local CLI / tests and
-// deliberately absent from the Lambda. Set by the stack, not by users: CONTINUATION_QUEUE_URL, its
+// FALCON_CLIENT_SECRET and FALCON_BASE_URL are for the local CLI / tests and deliberately absent from
+// the Lambda (its credential is the secret's). Set by the stack, not by users: CONTINUATION_QUEUE_URL, its
 // queue for runs longer than one invocation, and CONTINUATION_TABLE, where their links are claimed
 // (README, Organisations too large for one invocation); STACK_ID and STACK_CUSTOM_RESOURCE, its own
 // custom resource, the only CloudFormation requests the function obeys (README, The Lambda function).
@@ -26,7 +26,7 @@ var contractEnv = []string{
 	"FALCON_SECRET_ARN", "FALCON_CLOUD", "REGIONS", "REGION_SOURCE", "ACCOUNT_IDS", "EXCLUDE_ACCOUNT_IDS",
 	"DRY_RUN", "ALIAS_PREFIX", "MAX_CONCURRENCY", "RATE_SHARE", "DISCONNECT_ON_DELETE", "VERIFY_TRUST",
 	"TRUST_READER_ROLE", "PRUNE", "SNS_TOPIC_ARN", "LOG_LEVEL", "CONTINUATION_QUEUE_URL",
-	"STACK_ID", "STACK_CUSTOM_RESOURCE", "CONTINUATION_TABLE",
+	"STACK_ID", "STACK_CUSTOM_RESOURCE", "CONTINUATION_TABLE", "FALCON_MEMBER_CID", "TRUST_PROPAGATION_WAIT",
 }
 
 // externalIDName matches "externalid", "external_id", "External-Id", "EXTERNAL ID", ...

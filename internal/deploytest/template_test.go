@@ -190,9 +190,10 @@ func TestParametersAndConsoleForm(t *testing.T) {
 	d := loadTemplate(t)
 	want := []string{
 		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
-		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconSecretArn", "LogLevel",
+		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconMemberCid", "FalconSecretArn", "LogLevel",
 		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune", "RateShare",
-		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustReaderRoleName", "VerifyTrust",
+		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustPropagationWait",
+		"TrustReaderRoleName", "VerifyTrust",
 	}
 	var got []string
 	for name, p := range d.typed.Parameters {
@@ -265,6 +266,16 @@ func TestParameterPatterns(t *testing.T) {
 		{"TrustReaderRoleName", "EcrOnboardTrustReader", true},
 		{"TrustReaderRoleName", "path/Reader", false},
 		{"TrustReaderRoleName", "*", false},
+		{"FalconMemberCid", "", true},
+		{"FalconMemberCid", "0123456789abcdef0123456789ABCDEF", true},
+		{"FalconMemberCid", "0123456789abcdef0123456789ABCDEF-a7", true},
+		{"FalconMemberCid", "0123456789abcdef0123456789ABCDE", false},
+		{"FalconMemberCid", "child-cid", false},
+		{"TrustPropagationWait", "75s", true},
+		{"TrustPropagationWait", "1m30s", true},
+		{"TrustPropagationWait", "0", true},
+		{"TrustPropagationWait", "75", false},
+		{"TrustPropagationWait", "-1s", false},
 	}
 	for _, c := range cases {
 		p := d.typed.Parameters[c.param]

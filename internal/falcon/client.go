@@ -2,6 +2,7 @@ package falcon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -205,16 +206,28 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: the Falcon API answered 401 to a token just issued; %s", errToken, hint)
+		return nil, fmt.Errorf("%w: the Falcon API answered 401 to a token just issued (%s; %s)", errToken, credentialHint, hint)
 	}
 }
 
-// tokenError is a failed token request, with the keyring's hint if any.
+// tokenError is a failed token request (the token source's, or
+// autodiscovery's), with the keyring's hint if any. A request that never
+// reached Falcon is its *ConnectionError: nothing is known about the
+// credential then. An answer refusing the request (400, 401, 403) points at
+// the credential.
 func tokenError(err error, hint string) error {
-	if hint == "" {
-		return fmt.Errorf("%w: %w", errToken, scrub(err))
+	var ce *ConnectionError
+	if errors.As(err, &ce) {
+		return ce
 	}
-	return fmt.Errorf("%w: %w; %s", errToken, scrub(err), hint)
+	code, detail := tokenAnswer(err)
+	switch {
+	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
+		hint = strings.TrimSuffix(credentialHint+"; "+hint, "; ")
+	case hint == "":
+		return fmt.Errorf("%w: %w", errToken, detail)
+	}
+	return fmt.Errorf("%w: %w (%s)", errToken, detail, hint)
 }
 
 // tokenWithin waits for a token no longer than ctx: the source outlives
@@ -238,15 +251,49 @@ func tokenWithin(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, er
 	}
 }
 
-var errToken = errors.New("getting a Falcon API token failed (check the client ID/secret and FALCON_CLOUD)")
+// errToken marks a token request Falcon answered with an error.
+var errToken = errors.New("getting a Falcon API token failed")
 
-// scrub keeps the token endpoint's answer but not the request, which for
-// client credentials carries the secret in the body (oauth2 errors include
-// only the response; this is belt and braces).
-func scrub(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return fmt.Errorf("token endpoint answered %d: %s", re.Response.StatusCode, strings.TrimSpace(string(re.Body)))
+// answerText is what an error answer says: the messages of a Falcon error
+// body ({"errors":[{"message"}]}), else the body itself, at most 300 bytes.
+func answerText(body []byte) string {
+	var answer struct {
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
 	}
-	return err
+	var msgs []string
+	if json.Unmarshal(body, &answer) == nil {
+		for _, e := range answer.Errors {
+			if e.Message != "" {
+				msgs = append(msgs, e.Message)
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return strings.Join(msgs, "; ")
+	}
+	text := strings.TrimSpace(string(body))
+	if len(text) > 300 {
+		text = text[:300] + "..."
+	}
+	return text
+}
+
+// credentialHint is what a refused token request points at.
+const credentialHint = "check the client ID/secret, FALCON_MEMBER_CID if set, and FALCON_CLOUD"
+
+// tokenAnswer is the status of a failed token request's answer (0: none)
+// and what it said, without the request, which for client credentials
+// carries the secret in the body (oauth2 errors include only the response;
+// this is belt and braces). Autodiscovery's errors are gofalcon's.
+func tokenAnswer(err error) (int, error) {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.StatusCode, fmt.Errorf("token endpoint answered %d: %s", re.Response.StatusCode, answerText(re.Body))
+	}
+	if code := statusOf(err); code != 0 {
+		return code, errors.New("token endpoint answered " + statusText(err))
+	}
+	return 0, err
 }

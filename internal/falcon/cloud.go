@@ -46,7 +46,7 @@ func resolveHost(ctx context.Context, cfg Config, hc *http.Client) (string, erro
 	}
 	tok, err := oauth2.New(rt, strfmt.Default).Oauth2AccessToken(params)
 	if err != nil {
-		return "", fmt.Errorf("%w: autodiscovering the Falcon cloud: %s", errToken, statusText(err))
+		return "", fmt.Errorf("autodiscovering the Falcon cloud (FALCON_CLOUD=autodiscover asks %s): %w", discoveryHost, tokenError(err, ""))
 	}
 	region := strings.ToLower(tok.XCSRegion)
 	host, ok := cloudHosts[region]

@@ -12,7 +12,10 @@
 // domain re-checks it), listings that are complete or an error (paging.go,
 // cursor.go), CSPM's records of exactly the accounts asked for (to confirm
 // an absence before PRUNE deletes for it), and turning API answers into
-// onboard's errors.
+// onboard's errors. A request that gets no answer at all is a
+// ConnectionError naming the host and what failed (connection.go), made in
+// the transport every request goes through; only Falcon refusing a token
+// points at the client ID and secret.
 //
 // Where gofalcon's generated code and the live service disagree, the live
 // service wins, bent at the client's seam (a client option), as

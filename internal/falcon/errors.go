@@ -79,7 +79,10 @@ func statusText(err error) string {
 // run; 401/403 name the scopes needed.
 func readError(endpoint string, err error) error {
 	var netErr *url.Error
+	var connErr *ConnectionError
 	switch code := statusOf(err); {
+	case errors.As(err, &connErr):
+		return fmt.Errorf("%s: %w", endpoint, connErr)
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return fmt.Errorf("%s: %w (%s; %s)", endpoint, onboard.ErrAccessDenied, statusText(err), onboard.ScopesHint)
 	case code == 0 && !errors.As(err, &netErr) && !errors.Is(err, errToken) &&
@@ -87,6 +90,9 @@ func readError(endpoint string, err error) error {
 		// An answer arrived but could not be decoded.
 		return malformed(endpoint, err.Error())
 	default:
+		if code == 0 && errors.As(err, &netErr) {
+			err = netErr.Err // endpoint names the request; the URL would add only its query
+		}
 		return fmt.Errorf("%s: %s", endpoint, statusText(err))
 	}
 }

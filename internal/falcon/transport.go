@@ -59,7 +59,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var wait time.Duration
 		switch {
 		case err != nil:
-			if !idempotent(req) || attempt >= max5xxRetries || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// The one place a failure to reach Falcon is named for a person.
+			ce := connectionError(req.URL.Host, err)
+			if ce != nil {
+				err = ce
+			}
+			if !idempotent(req) || attempt >= max5xxRetries || (ce != nil && ce.lasting) {
 				return nil, err
 			}
 			wait = backoff(attempt)

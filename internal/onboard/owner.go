@@ -1,7 +1,10 @@
 package onboard
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Owner is the mark this tool leaves on the registrations it creates: the
@@ -94,19 +97,35 @@ func (o Owner) OtherPrefix(r Registry) (prefix string, ok bool) {
 	return prefix, true
 }
 
-// validPrefix reports whether s could be an ALIAS_PREFIX: letters, digits,
-// '.', '-' or '_', starting with a letter or digit, at most
-// MaxAliasPrefixLength characters (the configuration's rule).
-func validPrefix(s string) bool {
-	if s == "" || len(s) > MaxAliasPrefixLength || !isAlnum(rune(s[0])) {
-		return false
+// validPrefix reports whether s could be an ALIAS_PREFIX (CheckAliasPrefix).
+func validPrefix(s string) bool { return CheckAliasPrefix(s) == nil }
+
+// CheckAliasPrefix is the rule for an alias prefix (ALIAS_PREFIX): 1 to
+// MaxAliasPrefixLength characters, letters, digits, '.', '-' or '_',
+// starting with a letter or digit. Its error says each way s breaks it:
+// how long it is, which character is not allowed, what it starts with.
+func CheckAliasPrefix(s string) error {
+	if s == "" {
+		return errors.New("empty")
 	}
-	for _, c := range s {
-		if !isAlnum(c) && c != '.' && c != '-' && c != '_' {
-			return false
+	var problems []string
+	if first, _ := utf8.DecodeRuneInString(s); !isAlnum(first) {
+		problems = append(problems, fmt.Sprintf("starts with %q: the first character must be a letter or a digit", first))
+	}
+	for i, c := range s {
+		if i > 0 && !isAlnum(c) && c != '.' && c != '-' && c != '_' {
+			problems = append(problems, fmt.Sprintf("has %q (character %d): only letters, digits, '.', '-' and '_' are allowed", c, utf8.RuneCountInString(s[:i])+1))
+			break
 		}
 	}
-	return true
+	if n := utf8.RuneCountInString(s); n > MaxAliasPrefixLength {
+		problems = append(problems, fmt.Sprintf("is %d characters long, more than %d: the alias {prefix}-{account}-{region}-{fingerprint} must fit in %d",
+			n, MaxAliasPrefixLength, MaxAliasLength))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func isAlnum(c rune) bool {

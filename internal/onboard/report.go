@@ -35,6 +35,9 @@ type Report struct {
 	// Where the tool ran, when known (AWS account and partition).
 	HomeAccount string `json:"home_account,omitempty"`
 	Partition   string `json:"partition,omitempty"`
+	// Error is the message of the fatal error that stopped the run
+	// (Complete is false); absent when the run was carried out.
+	Error string `json:"error,omitempty"`
 	// Truncated counts, by list (its JSON path, "registries.failed"), the
 	// entries a bounded copy of the report leaves out (Bounded); nil in a
 	// whole report. A list's count is its length plus this.
@@ -241,6 +244,13 @@ func EmptyReport(runID string, trigger Trigger) Report {
 }
 
 func emptyReport() Report { return newReport(Plan{}) }
+
+// Stop marks r as the report of a run err stopped: not complete, with
+// err's message. The CLI's --json writes such a report for a fatal error
+// (README, "Report"), one before the run could start included.
+func (r *Report) Stop(err error) {
+	r.Complete, r.Error = false, err.Error()
+}
 
 // unfinished is the report of a run that stopped before it could plan.
 func unfinished() Report {

@@ -150,6 +150,9 @@ func (rn *Runner) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	req.Logger = req.Logger.With("run_id", req.RunID)
 	report, err := rn.run(ctx, req)
+	if err != nil {
+		report.Stop(err)
+	}
 	if rn.Notifier != nil && !report.DryRun && rn.summaries.due(report, err, time.Now()) {
 		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 		defer cancel()
