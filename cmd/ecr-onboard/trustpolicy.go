@@ -28,7 +28,8 @@ Security's registry assessment can assume it with the external ID CSPM uses
                     changes nothing
   --apply           merge what is missing into the role's trust policy, show
                     the diff, and write it (iam:UpdateAssumeRolePolicy) after
-                    an interactive "yes"
+                    an interactive "yes"; a policy over the account's IAM
+                    quota on its size (iam:GetAccountSummary) is refused
   --yes             with --apply: write without asking
   --role-name NAME  read or change this role of the account instead of the
                     one CSPM's record names (the name in its role ARN); a
@@ -57,6 +58,7 @@ var (
 type roleClient interface {
 	GetRole(ctx context.Context, name string) (iamrole.Role, error)
 	UpdateTrustPolicy(ctx context.Context, name, doc string) error
+	Quotas(ctx context.Context) (iamrole.Quotas, error)
 }
 
 // trustPolicy is `ecr-onboard trust-policy`.
@@ -159,6 +161,17 @@ func trustPolicy(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprint(stdout, trustpolicy.Diff("current trust policy of "+role.Name, a.Before, "with the changes above", a.After))
 	if *check {
 		fmt.Fprintf(stdout, "\nrun with --apply to write it\n")
+		return exitFailed
+	}
+	// IAM refuses a trust policy over the account's quota; say which and what to do instead.
+	quotas, err := iamc.Quotas(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return exitFatal
+	}
+	if err := quotas.CheckTrustPolicy(role.Name, string(a.Updated)); err != nil {
+		fmt.Fprintf(stdout, "\nrefused: %v, then run this again\n", err)
+		fmt.Fprintln(stdout, "nothing changed")
 		return exitFailed
 	}
 	if !*yes && !confirm(stderr, role.ARN) {

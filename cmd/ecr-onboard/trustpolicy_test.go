@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -82,10 +83,11 @@ func newTPRig(t *testing.T, m *motoIAM) *tpRig {
 	}}
 }
 
-// motoIAM is moto's IAM, reached by the CLI through the SDK's default
+// motoIAM is moto's IAM, behind a mototest.Front (IAM's quotas enforced
+// as IAM enforces them), reached by the CLI through the SDK's default
 // configuration chain (environment), with the CLI's IAM calls recorded.
 type motoIAM struct {
-	srv     *mototest.Server
+	srv     *mototest.Server // the Front
 	api     *iam.Client
 	mu      sync.Mutex
 	calls   []string // operations the CLI called, in order
@@ -97,7 +99,7 @@ type update struct{ RoleName, PolicyDocument string }
 // startMotoIAM starts moto playing AWS account account, for the test and
 // its subtests (each rig empties it).
 func startMotoIAM(t *testing.T, account string) *motoIAM {
-	srv := mototest.Start(t, "MOTO_ACCOUNT_ID="+account)
+	srv := mototest.Start(t, "MOTO_ACCOUNT_ID="+account).Front(t).Server
 	return &motoIAM{srv: srv, api: iam.NewFromConfig(srv.Config())}
 }
 
@@ -287,7 +289,7 @@ func TestTrustPolicyApplyYesWritesTheMergedPolicyOnce(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "no change needed")
 	assert.Len(t, r.iam.Updates(), 1)
-	assert.Equal(t, []string{"GetRole", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls())
+	assert.Equal(t, []string{"GetRole", "GetAccountSummary", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls())
 }
 
 // An organization member's role is printed, checked and set up from CSPM's
@@ -328,7 +330,29 @@ func TestTrustPolicyOrganizationMemberSharingItsExternalID(t *testing.T) {
 	code, stdout, _ = r.run("--account", member.ID, "--check")
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "no change needed")
-	assert.Equal(t, []string{"GetRole", "GetRole", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls(), "printing read nothing: CSPM named its principal")
+	assert.Equal(t, []string{"GetRole", "GetRole", "GetAccountSummary", "UpdateAssumeRolePolicy", "GetRole"}, r.iam.Calls(), "printing read nothing: CSPM named its principal")
+}
+
+// TestTrustPolicyApplyRefusesOverIAMQuota: a trust policy of 2,000
+// characters would be over IAM's quota of 2,048 (whitespace not counted)
+// once merged: --apply says which quota and what to do, and writes nothing
+// (IAM would refuse it: LimitExceeded).
+func TestTrustPolicyApplyRefusesOverIAMQuota(t *testing.T) {
+	r := newTPRig(t, startMotoIAM(t, tpAccount))
+	pad := `{"Sid":"%s","Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}`
+	doc := func(sid string) string { return policyDoc(fmt.Sprintf(pad, sid), cspmStmt(tpCondition)) }
+	long := doc(strings.Repeat("A", 2000-iamrole.PolicySize(doc(""))))
+	require.Equal(t, 2000, iamrole.PolicySize(long))
+	r.iam.AddRole(t, tpRoleARN, long)
+
+	code, stdout, stderr := r.run("--account", tpAccount, "--apply", "--yes")
+	assert.Equal(t, exitFailed, code, stderr)
+	assert.Regexp(t, `refused: the trust policy of role `+tpRoleName+` would be 2\d{3} characters \(whitespace not counted\), over this account's IAM quota of 2048 \(ACLSizePerRole`, stdout)
+	assert.Contains(t, stdout, "request an increase of that quota (up to 4096) in Service Quotas, then run this again")
+	assert.Contains(t, stdout, "nothing changed")
+	assert.Empty(t, r.iam.Updates())
+	assert.Equal(t, []string{"GetRole", "GetAccountSummary"}, r.iam.Calls())
+	assert.Equal(t, long, r.iam.TrustPolicy(t, tpRoleName))
 }
 
 func TestTrustPolicyApplyRefusals(t *testing.T) {

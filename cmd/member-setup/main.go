@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/lambdaenv"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/ssmparam"
@@ -22,10 +21,11 @@ import (
 
 func main() {
 	cfg := lambdaenv.Config()
-	parameters := ssm.NewFromConfig(cfg)
+	parameters := ssmparam.NewClient(cfg)
 	s := &membersetup.Setup{
 		IAM:      func(partition string) membersetup.Roles { return iamrole.NewFromConfig(cfg, partition) },
 		Record:   func(name string) membersetup.Record { return ssmparam.Parameter{SSM: parameters, Name: name} },
+		Lease:    func(name string) membersetup.Lease { return ssmparam.Lease{SSM: parameters, Name: name} },
 		Log:      jsonlog.New(os.Stdout, slog.LevelInfo),
 		StackID:  os.Getenv("STACK_ID"),
 		RoleName: os.Getenv("CSPM_ROLE_NAME"),

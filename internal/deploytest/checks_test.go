@@ -311,7 +311,7 @@ func stringList(v any) []string {
 }
 
 // withoutResourceType are the actions IAM only grants on Resource "*".
-var withoutResourceType = []string{"sts:GetCallerIdentity", "iam:ListRoles"}
+var withoutResourceType = []string{"sts:GetCallerIdentity", "iam:ListRoles", "iam:GetAccountSummary"}
 
 // wildcardActions lists every IAM statement that uses NotAction or a "*" in an Action, and
 // every "*" Resource granted for anything but one action without a resource type.

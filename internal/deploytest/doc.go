@@ -1,5 +1,7 @@
-// Package deploytest holds tests for the deployment artefacts at the repository root:
-// the SAM template (template.yaml) and the IAM trust-policy snippets under deploy/.
+// Package deploytest holds tests for the deployment artefacts: the SAM template
+// (template.yaml), the member template, the IAM trust-policy snippets and scripts under
+// deploy/ (the scripts run with the AWS CLI against moto), and the organisation-setup
+// commands the docs give.
 //
 // The tests parse the template the way CloudFormation sees it (with goformation and a
 // raw walk of its intrinsic functions) and hold it to the contract: every Ref, GetAtt and

@@ -88,8 +88,9 @@ func TestMemberSetupResource(t *testing.T) {
 
 // TestMemberSetupLeastPrivilege: the setup function may change trust policies of this account's
 // roles only (the CSPM role alone when named), attach and detach only the ECR read-only policy,
-// list roles only when it has to find the CSPM role, and keep its record in its stack's one
-// parameter. Nothing outside the member account.
+// list roles only when it has to find the CSPM role, read the account's IAM quotas, keep its
+// record in its stack's one parameter and its lease in another. Nothing outside the member
+// account.
 func TestMemberSetupLeastPrivilege(t *testing.T) {
 	d := loadMember(t)
 	roleScope := map[string]any{"Fn::If": []any{"HasCspmRoleName",
@@ -100,10 +101,18 @@ func TestMemberSetupLeastPrivilege(t *testing.T) {
 		map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"},
 	}}
 	byAction := map[string]statement{}
+	bySid := map[string]statement{}
 	for _, st := range iamStatements(d) {
 		if strings.HasPrefix(st.path, "Resources.MemberSetupPolicy.") {
+			sid, _ := st.body["Sid"].(string)
+			bySid[sid] = st
 			for _, a := range stringList(st.body["Action"]) {
-				byAction[a] = st
+				if _, twice := byAction[a]; twice && sid != "TakeTurns" {
+					t.Errorf("%s is granted twice", a)
+				}
+				if sid != "TakeTurns" {
+					byAction[a] = st
+				}
 			}
 		}
 	}
@@ -112,9 +121,14 @@ func TestMemberSetupLeastPrivilege(t *testing.T) {
 		actions = append(actions, a)
 	}
 	sort.Strings(actions)
-	assert.Equal(t, []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:GetRole", "iam:ListAttachedRolePolicies",
+	assert.Equal(t, []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:GetAccountSummary", "iam:GetRole", "iam:ListAttachedRolePolicies",
 		"iam:ListRoles", "iam:UpdateAssumeRolePolicy", "logs:CreateLogStream", "logs:PutLogEvents",
 		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"}, actions)
+	// internal/membersetup leaseName: the record's name with ".lease"; its lease reads the history.
+	assert.Equal(t, []string{"ssm:GetParameterHistory", "ssm:PutParameter", "ssm:DeleteParameter"}, stringList(bySid["TakeTurns"].body["Action"]))
+	assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/ecr-onboard/member/${AWS::StackName}.lease"},
+		bySid["TakeTurns"].body["Resource"])
+	assert.Equal(t, "*", byAction["iam:GetAccountSummary"].body["Resource"], "iam:GetAccountSummary has no resource type")
 	for _, a := range []string{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"} {
 		// internal/membersetup recordName
 		assert.Equal(t, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/ecr-onboard/member/${AWS::StackName}"},

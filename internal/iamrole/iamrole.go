@@ -1,8 +1,9 @@
 // Package iamrole is the thin AWS IAM adapter for CSPM roles: read a role
 // and its trust policy (iam:GetRole, iam:ListRoles), replace the trust policy
-// (iam:UpdateAssumeRolePolicy), and attach or detach a managed policy
-// (iam:ListAttachedRolePolicies, iam:AttachRolePolicy, iam:DetachRolePolicy).
-// Nothing else. It takes an aws.Config, so it links none of the SDK's
+// (iam:UpdateAssumeRolePolicy), attach or detach a managed policy
+// (iam:ListAttachedRolePolicies, iam:AttachRolePolicy, iam:DetachRolePolicy),
+// and know the account's quotas on those writes before making them
+// (iam:GetAccountSummary; quota.go). Nothing else. It takes an aws.Config, so it links none of the SDK's
 // shared-configuration machinery (the Lambda functions use it too).
 package iamrole
 
@@ -15,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -41,6 +43,7 @@ type API interface {
 	ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput, optFns ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
 	AttachRolePolicy(ctx context.Context, in *iam.AttachRolePolicyInput, optFns ...func(*iam.Options)) (*iam.AttachRolePolicyOutput, error)
 	DetachRolePolicy(ctx context.Context, in *iam.DetachRolePolicyInput, optFns ...func(*iam.Options)) (*iam.DetachRolePolicyOutput, error)
+	GetAccountSummary(ctx context.Context, in *iam.GetAccountSummaryInput, optFns ...func(*iam.Options)) (*iam.GetAccountSummaryOutput, error)
 }
 
 // Client reads and writes IAM roles.
@@ -55,9 +58,15 @@ type Role struct {
 
 // NewFromConfig builds a client from an AWS configuration. IAM is global;
 // the client's region is set from the partition so that GovCloud roles
-// reach GovCloud IAM whatever region cfg names.
+// reach GovCloud IAM whatever region cfg names. Besides what the SDK's
+// retryer retries (Throttling among them), ConcurrentModification is
+// retried: IAM answers it when two requests change one role at once, and
+// the next attempt finds the role settled.
 func NewFromConfig(cfg aws.Config, partition string) *Client {
-	return &Client{api: iam.NewFromConfig(cfg, func(o *iam.Options) { o.Region = Region(partition) })}
+	return &Client{api: iam.NewFromConfig(cfg, func(o *iam.Options) {
+		o.Region = Region(partition)
+		o.Retryer = retry.AddWithErrorCodes(o.Retryer, "ConcurrentModification")
+	})}
 }
 
 // NewFromAPI wraps an existing IAM API.
@@ -135,21 +144,21 @@ func (c *Client) UpdateTrustPolicy(ctx context.Context, name, doc string) error 
 	return wrap("iam:UpdateAssumeRolePolicy", name, err)
 }
 
-// HasPolicy reports whether the managed policy policyARN is attached to the role.
-func (c *Client) HasPolicy(ctx context.Context, name, policyARN string) (bool, error) {
+// AttachedPolicies are the ARNs of the managed policies attached to the
+// role (all pages).
+func (c *Client) AttachedPolicies(ctx context.Context, name string) ([]string, error) {
+	var arns []string
 	p := iam.NewListAttachedRolePoliciesPaginator(c.api, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return false, wrap("iam:ListAttachedRolePolicies", name, err)
+			return nil, wrap("iam:ListAttachedRolePolicies", name, err)
 		}
 		for _, a := range out.AttachedPolicies {
-			if aws.ToString(a.PolicyArn) == policyARN {
-				return true, nil
-			}
+			arns = append(arns, aws.ToString(a.PolicyArn))
 		}
 	}
-	return false, nil
+	return arns, nil
 }
 
 // AttachPolicy attaches the managed policy policyARN to the role.

@@ -90,19 +90,19 @@ func TestUpdateTrustPolicy(t *testing.T) {
 func TestManagedPolicies(t *testing.T) {
 	_, c := motoIAM(t, true)
 	ctx := context.Background()
-	has, err := c.HasPolicy(ctx, roleName, ecrRead)
+	attached, err := c.AttachedPolicies(ctx, roleName)
 	require.NoError(t, err)
-	assert.False(t, has)
+	assert.Empty(t, attached)
 
 	require.NoError(t, c.AttachPolicy(ctx, roleName, ecrRead))
-	has, err = c.HasPolicy(ctx, roleName, ecrRead)
+	attached, err = c.AttachedPolicies(ctx, roleName)
 	require.NoError(t, err)
-	assert.True(t, has)
+	assert.Equal(t, []string{ecrRead}, attached)
 
 	require.NoError(t, c.DetachPolicy(ctx, roleName, ecrRead))
-	has, err = c.HasPolicy(ctx, roleName, ecrRead)
+	attached, err = c.AttachedPolicies(ctx, roleName)
 	require.NoError(t, err)
-	assert.False(t, has)
+	assert.Empty(t, attached)
 
 	err = c.DetachPolicy(ctx, roleName, ecrRead)
 	assert.True(t, errors.Is(err, ErrNoSuchRole), "detaching what is not attached: NoSuchEntity, %v", err)

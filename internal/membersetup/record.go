@@ -59,6 +59,9 @@ type record struct {
 	Legacy bool `json:"legacy_id_read,omitempty"`
 	// Roles: role name -> what this setup added to it.
 	Roles map[string]added `json:"roles,omitempty"`
+	// Refused is the fingerprint of the refusal the last repair met
+	// (repair.go), so that a repair meeting it again does not say it again.
+	Refused string `json:"refused,omitempty"`
 }
 
 // added is what this setup added to one role.

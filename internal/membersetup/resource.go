@@ -85,6 +85,11 @@ func (s *Setup) handle(ctx context.Context, ev cfn.Event, id string) (reply, err
 	if err != nil {
 		return reply{}, err
 	}
+	release, err := s.exclusive(ctx, ev.StackID)
+	defer release()
+	if err != nil {
+		return reply{}, err
+	}
 	switch ev.RequestType {
 	case cfn.RequestDelete:
 		return s.remove(ctx, partition, store, id)
@@ -96,20 +101,19 @@ func (s *Setup) handle(ctx context.Context, ev cfn.Event, id string) (reply, err
 	if err != nil {
 		return reply{}, err
 	}
-	r, _, err := loadRecord(ctx, store)
+	l := &ledger{s: s, store: store}
+	err = l.update(ctx, func(r *record) {
+		if r.PhysicalID != "" && r.PhysicalID != id {
+			s.Log.Warn("the record belonged to another resource of this stack's name; this one takes it over", "record_physical_resource_id", r.PhysicalID)
+		}
+		r.PhysicalID, r.Deleting, r.Refused = id, false, ""
+		r.readLegacy(id)
+	})
 	if err != nil {
 		return reply{}, err
 	}
-	if r.PhysicalID != "" && r.PhysicalID != id {
-		s.Log.Warn("the record belonged to another resource of this stack's name; this one takes it over", "record_physical_resource_id", r.PhysicalID)
-	}
-	r.PhysicalID, r.Deleting = id, false
-	r.readLegacy(id)
-	out, err := s.prepare(ctx, partition, props.roleName, &r)
-	// The record holds every write that succeeded, also when a later one failed.
-	if perr := store.Put(ctx, r.String()); perr != nil {
-		err = errors.Join(err, fmt.Errorf("recording what was added: %w", perr))
-	}
+	// The record holds every write made, also when a later one failed.
+	out, err := s.prepare(ctx, partition, props.roleName, l)
 	if err != nil {
 		return reply{}, err
 	}
@@ -142,7 +146,7 @@ func (s *Setup) remove(ctx context.Context, partition string, store Record, id s
 	iam := s.IAM(partition)
 	var left []string
 	for _, name := range r.roles() {
-		l, err := s.undo(ctx, iam, partition, name, r.Roles[name])
+		l, err := s.undo(ctx, iam, partition, name, r.Roles[name], nil)
 		if err != nil {
 			if perr := store.Put(ctx, r.String()); perr != nil {
 				err = errors.Join(err, perr)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,14 +51,17 @@ func stackARN(name string) string {
 	return "arn:aws:cloudformation:us-east-1:" + account + ":stack/" + name + "/5f0e8a70-0000-0000-0000-000000000001"
 }
 
-// memberAccount is moto playing one member account.
+// memberAccount is moto playing one member account, behind a
+// mototest.Front (IAM's quotas enforced as IAM enforces them).
 type memberAccount struct {
-	t   *testing.T
-	srv *mototest.Server
-	iam *iam.Client // as the account's administrator (CSPM, people)
-	ssm *ssm.Client
-	cfg aws.Config // the setup function's: its IAM writes are recorded
-	log *writeLog
+	t     *testing.T
+	srv   *mototest.Server
+	front *mototest.Front
+	iam   *iam.Client // as the account's administrator (CSPM, people)
+	ssm   *ssm.Client
+	cfg   aws.Config // the setup function's: its IAM writes are recorded
+	log   *writeLog
+	turns *turns
 }
 
 // writeLog holds "Operation RoleName" of the setup functions' IAM writes.
@@ -82,8 +86,10 @@ func newAccount(t *testing.T, bare ...bool) *memberAccount {
 		env = nil
 	}
 	srv := mototest.Start(t, env...)
-	a := &memberAccount{t: t, srv: srv, iam: iam.NewFromConfig(srv.Config()), ssm: ssm.NewFromConfig(srv.Config()), log: &writeLog{}}
-	a.cfg = srv.Config()
+	front := srv.Front(t)
+	a := &memberAccount{t: t, srv: srv, front: front, iam: iam.NewFromConfig(front.Config()), ssm: ssm.NewFromConfig(front.Config()), log: &writeLog{},
+		turns: &turns{changed: make(chan struct{})}}
+	a.cfg = front.Config()
 	a.cfg.APIOptions = append(a.cfg.APIOptions, a.record)
 	return a
 }
@@ -171,6 +177,8 @@ type memberStack struct {
 	logs strings.Builder
 	mu   sync.Mutex
 	sent []cfn.Response
+	// stops: where named invocations stop (at).
+	stops map[[2]string]*stop
 }
 
 // stack deploys a member stack named name whose CspmRoleName is roleName
@@ -178,15 +186,18 @@ type memberStack struct {
 // request's).
 func (a *memberAccount) stack(name, roleName string) *memberStack {
 	t := a.t
-	st := &memberStack{a: a, id: stackARN(name)}
+	st := &memberStack{a: a, id: stackARN(name), stops: map[[2]string]*stop{}}
+	parameters := ssmparam.NewClient(a.cfg)
 	st.s = &Setup{
 		IAM: func(partition string) Roles { return iamrole.NewFromAPI(iamAsAWS{iam.NewFromConfig(a.cfg)}) },
 		Record: func(name string) Record {
-			return ssmparam.Parameter{SSM: ssm.NewFromConfig(a.cfg), Name: name}
+			return ssmparam.Parameter{SSM: parameters, Name: name}
 		},
+		Lease:    func(name string) Lease { return a.turns.lease(st, ssmparam.Lease{SSM: parameters, Name: name}) },
 		Log:      jsonlog.New(&st.logs, slog.LevelInfo),
 		StackID:  st.id,
 		RoleName: roleName,
+		pause:    st.pause,
 	}
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		assert.Equal(t, http.MethodPut, req.Method)
@@ -211,6 +222,11 @@ func (a *memberAccount) stack(name, roleName string) *memberStack {
 // send delivers one request, as CloudFormation's invocation of the
 // function, and returns the one answer PUT to its ResponseURL.
 func (st *memberStack) send(typ cfn.RequestType, physicalID string, props map[string]any) cfn.Response {
+	return st.sendAs(context.Background(), typ, physicalID, props)
+}
+
+// sendAs is send with ctx (named: an invocation the test stops, invocation).
+func (st *memberStack) sendAs(ctx context.Context, typ cfn.RequestType, physicalID string, props map[string]any) cfn.Response {
 	t := st.a.t
 	t.Helper()
 	if props == nil {
@@ -221,17 +237,24 @@ func (st *memberStack) send(typ cfn.RequestType, physicalID string, props map[st
 	before := len(st.sent)
 	st.mu.Unlock()
 	ev := cfn.Event{
-		RequestType: typ, RequestID: fmt.Sprintf("req-%s-%d", typ, before), ResponseURL: st.url, ResourceType: "Custom::EcrOnboardCspmRole",
+		RequestType: typ, RequestID: requestID(ctx, typ, before), ResponseURL: st.url, ResourceType: "Custom::EcrOnboardCspmRole",
 		PhysicalResourceID: physicalID, LogicalResourceID: "CspmRolePreparation", StackID: st.id, ResourceProperties: props,
 	}
 	payload, err := json.Marshal(ev)
 	require.NoError(t, err)
-	_, err = st.s.Invoke(context.Background(), payload)
+	_, err = st.s.Invoke(ctx, payload)
 	require.NoError(t, err, "the answer was delivered")
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	require.Len(t, st.sent, before+1, "exactly one answer")
-	resp := st.sent[before]
+	var resp cfn.Response
+	answers := 0
+	for _, r := range st.sent { // invocations of a test may overlap
+		if r.RequestID == ev.RequestID {
+			resp = r
+			answers++
+		}
+	}
+	require.Equal(t, 1, answers, "exactly one answer")
 	assert.Equal(t, ev.RequestID, resp.RequestID)
 	assert.Equal(t, ev.StackID, resp.StackID)
 	assert.NotEmpty(t, resp.PhysicalResourceID)
@@ -265,9 +288,128 @@ func iamEvent(eventName, roleName string) []byte {
 
 // repair invokes the function with an EventBridge event.
 func (st *memberStack) repair(event []byte) (Repaired, error) {
-	out, err := st.s.Invoke(context.Background(), event)
+	return st.repairAs(context.Background(), event)
+}
+
+func (st *memberStack) repairAs(ctx context.Context, event []byte) (Repaired, error) {
+	out, err := st.s.Invoke(ctx, event)
 	res, _ := out.(Repaired)
 	return res, err
+}
+
+// Forcing an order of events: invocations the test names (invocation)
+// stop at a step (Setup.pause; "lease wait": each time it finds the lease
+// taken) until the test lets them go on.
+
+type invocationKey struct{}
+
+// invocation is a context naming an invocation, for at.
+func invocation(name string) context.Context {
+	return context.WithValue(context.Background(), invocationKey{}, name)
+}
+
+func requestID(ctx context.Context, typ cfn.RequestType, n int) string {
+	if name, ok := ctx.Value(invocationKey{}).(string); ok {
+		return fmt.Sprintf("req-%s-%s", typ, name)
+	}
+	return fmt.Sprintf("req-%s-%d", typ, n)
+}
+
+// stop is where one invocation stops, once.
+type stop struct {
+	reached, resume chan struct{}
+	once            sync.Once
+}
+
+// at makes invocation name stop the first time it reaches step.
+func (st *memberStack) at(name, step string) *stop {
+	s := &stop{reached: make(chan struct{}), resume: make(chan struct{})}
+	st.mu.Lock()
+	st.stops[[2]string{name, step}] = s
+	st.mu.Unlock()
+	return s
+}
+
+// Reached waits until the invocation stopped there (or failed the test
+// when done says it ended first).
+func (s *stop) Reached(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-s.reached:
+	case <-done:
+		t.Fatal("the invocation ended without reaching its stop")
+	}
+}
+
+func (s *stop) Go() { close(s.resume) }
+
+func (st *memberStack) pause(ctx context.Context, step string) {
+	name, _ := ctx.Value(invocationKey{}).(string)
+	st.mu.Lock()
+	s := st.stops[[2]string{name, step}]
+	st.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.once.Do(func() {
+		close(s.reached)
+		<-s.resume
+	})
+}
+
+// turns lets the stacks' leases wait for one another without a clock: a
+// waiter tries again when a lease was released since its last try.
+type turns struct {
+	mu      sync.Mutex
+	gen     int
+	changed chan struct{}
+}
+
+func (tu *turns) lease(st *memberStack, l ssmparam.Lease) Lease { return turnLease{l, tu, st} }
+
+type turnLease struct {
+	ssmparam.Lease
+	tu *turns
+	st *memberStack
+}
+
+func (l turnLease) Acquire(ctx context.Context, holder string, until time.Time) (func(context.Context) error, error) {
+	l.tu.mu.Lock()
+	seen := l.tu.gen
+	l.tu.mu.Unlock()
+	l.Wait = func(ctx context.Context) error {
+		l.st.pause(ctx, "lease wait")
+		l.tu.mu.Lock()
+		if l.tu.gen > seen {
+			seen = l.tu.gen
+			l.tu.mu.Unlock()
+			return nil
+		}
+		ch := l.tu.changed
+		l.tu.mu.Unlock()
+		select {
+		case <-ch:
+			l.tu.mu.Lock()
+			seen = l.tu.gen
+			l.tu.mu.Unlock()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	release, err := l.Lease.Acquire(ctx, holder, until)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		err := release(ctx)
+		l.tu.mu.Lock()
+		l.tu.gen++
+		close(l.tu.changed)
+		l.tu.changed = make(chan struct{})
+		l.tu.mu.Unlock()
+		return err
+	}, nil
 }
 
 // recorded is the stack's record as kept in SSM ("" when there is none).

@@ -13,8 +13,12 @@
 // IAM's change events (repair.go: the same preparation, so that a CSPM role
 // created after the stack, or rewritten by CrowdStrike's CSPM stack, is
 // prepared with no one in the loop). What the setup added is kept in a
-// record (record.go), never in the resource's identity. No Falcon API call,
-// no external ID in any property, response, record or log line.
+// record (record.go), never in the resource's identity; the invocations of
+// one account take turns, and a repair never writes once the stack's Delete
+// has begun (ledger.go). IAM's quotas are checked before writing: a role
+// the writes would take over them is refused, naming the quota and the
+// remedy. No Falcon API call, no external ID in any property, response,
+// record or log line.
 package membersetup
 
 import (
@@ -38,9 +42,10 @@ type Roles interface {
 	GetRole(ctx context.Context, name string) (iamrole.Role, error)
 	ListRoles(ctx context.Context) ([]iamrole.Role, error)
 	UpdateTrustPolicy(ctx context.Context, name, doc string) error
-	HasPolicy(ctx context.Context, name, policyARN string) (bool, error)
+	AttachedPolicies(ctx context.Context, name string) ([]string, error)
 	AttachPolicy(ctx context.Context, name, policyARN string) error
 	DetachPolicy(ctx context.Context, name, policyARN string) error
+	Quotas(ctx context.Context) (iamrole.Quotas, error)
 }
 
 // Record is where the setup keeps what it added (ssmparam.Parameter): one
@@ -57,7 +62,10 @@ type Setup struct {
 	IAM func(partition string) Roles
 	// Record opens the record of the given name (recordName).
 	Record func(name string) Record
-	Log    *slog.Logger
+	// Lease opens the lease of the given name (leaseName), which one
+	// invocation at a time holds (ledger.go).
+	Lease func(name string) Lease
+	Log   *slog.Logger
 	// StackID is the ARN of the member stack the function belongs to (its
 	// environment): custom resource requests of any other stack are
 	// refused unanswered, and repairs work on its record, in its
@@ -66,7 +74,20 @@ type Setup struct {
 	StackID string
 	// RoleName is the stack's CspmRoleName, for repairs ("": find it).
 	RoleName string
+
+	// pause, in tests, holds an invocation at a step (ledger.go) to force
+	// an order of events.
+	pause func(ctx context.Context, step string)
 }
+
+// refusal is what only the role's owner can mend (trustpolicy's rules,
+// IAM's quotas, no single CSPM role): retrying changes nothing, so a repair
+// says it once (repair.go).
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return r.reason }
+
+func refuse(format string, a ...any) error { return &refusal{reason: fmt.Sprintf(format, a...)} }
 
 // Properties the custom resource may have. Anything else is refused: in
 // particular, nothing here ever takes an external ID.
@@ -128,11 +149,10 @@ type outcome struct {
 
 // prepare is the one preparation every caller runs: find the CSPM role
 // (roleName, or the one that trusts CrowdStrike's CSPM connector), prepare
-// it by trustpolicy's rules, record what was added, and undo what the
-// record holds for any other role. A role that is not there yet is a state
-// to wait in, not an error. r is updated with every write that succeeded,
-// also when a later step fails.
-func (s *Setup) prepare(ctx context.Context, partition, roleName string, r *record) (outcome, error) {
+// it by trustpolicy's rules within IAM's quotas, recording what is added
+// before adding it, and undo what the record holds for any other role. A
+// role that is not there yet is a state to wait in, not an error.
+func (s *Setup) prepare(ctx context.Context, partition, roleName string, l *ledger) (outcome, error) {
 	out := outcome{partition: partition}
 	iam := s.IAM(partition)
 	role, waiting, err := s.find(ctx, iam, partition, roleName)
@@ -142,50 +162,86 @@ func (s *Setup) prepare(ctx context.Context, partition, roleName string, r *reco
 	out.waiting = waiting
 	if waiting == "" {
 		out.role = role
-		if err := s.apply(ctx, iam, partition, role, r, &out); err != nil {
+		if err := s.apply(ctx, iam, partition, role, l, &out); err != nil {
 			return out, err
 		}
 	}
-	for _, name := range r.roles() {
+	for _, name := range l.r.roles() {
 		if name == role.Name {
 			continue
 		}
-		left, err := s.undo(ctx, iam, partition, name, r.Roles[name])
+		left, err := s.undo(ctx, iam, partition, name, l.r.Roles[name], l.beforeWrite)
 		if err != nil {
 			return out, err
 		}
 		out.left = append(out.left, left...)
-		delete(r.Roles, name)
+		if err := l.update(ctx, func(r *record) { delete(r.Roles, name) }); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
 
-// apply prepares one role; what it writes goes into r.
-func (s *Setup) apply(ctx context.Context, iam Roles, partition string, role iamrole.Role, r *record, out *outcome) error {
+// apply prepares one role. Nothing is written unless every write it needs
+// is within IAM's quotas; each write is recorded before it is made.
+func (s *Setup) apply(ctx context.Context, iam Roles, partition string, role iamrole.Role, l *ledger, out *outcome) error {
 	prep, err := trustpolicy.Prepare(role.TrustPolicy, partition)
 	if err != nil {
-		return fmt.Errorf("role %s: %w", role.ARN, err)
+		return refuse("role %s: %v", role.ARN, err)
 	}
 	if len(prep.Refusals) > 0 {
-		return fmt.Errorf("role %s is refused, nothing was changed: %s", role.ARN, strings.Join(prep.Refusals, "; "))
-	}
-	if prep.Updated != nil {
-		if err := iam.UpdateTrustPolicy(ctx, role.Name, string(prep.Updated)); err != nil {
-			return err
-		}
-		r.add(role.Name, added{Principal: prep.Addition})
-		out.trustUpdated = true
+		return refuse("role %s is refused, nothing was changed: %s", role.ARN, strings.Join(prep.Refusals, "; "))
 	}
 	policy := ecrReadOnly(partition)
-	has, err := iam.HasPolicy(ctx, role.Name, policy)
+	attached, err := iam.AttachedPolicies(ctx, role.Name)
 	if err != nil {
 		return err
 	}
-	if !has {
-		if err := iam.AttachPolicy(ctx, role.Name, policy); err != nil {
+	attach := !slices.Contains(attached, policy)
+	if prep.Updated == nil && !attach {
+		return nil
+	}
+	quotas, err := iam.Quotas(ctx)
+	if err != nil {
+		return err
+	}
+	var over []string
+	if prep.Updated != nil {
+		if err := quotas.CheckTrustPolicy(role.Name, string(prep.Updated)); err != nil {
+			over = append(over, err.Error()+", then change Revision or wait for the next repair")
+		}
+	}
+	if attach {
+		if err := quotas.CheckAttach(role.Name, len(attached)); err != nil {
+			over = append(over, err.Error()+", then change Revision or wait for the next repair")
+		}
+	}
+	if len(over) > 0 {
+		return refuse("role %s is refused, nothing was changed: %s", role.ARN, strings.Join(over, "; "))
+	}
+
+	if prep.Updated != nil {
+		done, err := l.intend(ctx, role.Name, added{Principal: prep.Addition})
+		if err != nil {
 			return err
 		}
-		r.add(role.Name, added{ECRReadOnly: true})
+		err = iam.UpdateTrustPolicy(ctx, role.Name, string(prep.Updated))
+		done(ctx, err)
+		if err != nil {
+			return err
+		}
+		out.trustUpdated = true
+	}
+	if attach {
+		done, err := l.intend(ctx, role.Name, added{ECRReadOnly: true})
+		if err != nil {
+			return err
+		}
+		err = iam.AttachPolicy(ctx, role.Name, policy)
+		done(ctx, err)
+		if err != nil {
+			return err
+		}
 		out.policyAttached = true
 	}
 	return nil
@@ -231,10 +287,10 @@ func (s *Setup) find(ctx context.Context, iam Roles, partition, name string) (ro
 	case len(with) == 1:
 		return found, "", nil
 	case len(with) > 1:
-		return iamrole.Role{}, "", fmt.Errorf("%d roles trust CrowdStrike's CSPM connector %s under an sts:ExternalId condition: %s; set CspmRoleName to the one CSPM registered for this account (its iam_role_arn)",
+		return iamrole.Role{}, "", refuse("%d roles trust CrowdStrike's CSPM connector %s under an sts:ExternalId condition: %s; set CspmRoleName to the one CSPM registered for this account (its iam_role_arn)",
 			len(with), cs.CSPMConnector, names(with))
 	case len(without) > 0:
-		return iamrole.Role{}, "", fmt.Errorf("no role trusts CrowdStrike's CSPM connector %s under an sts:ExternalId condition; trusting it WITHOUT one: %s. A role CrowdStrike can assume without its external ID must be fixed (or re-registered with CSPM) first",
+		return iamrole.Role{}, "", refuse("no role trusts CrowdStrike's CSPM connector %s under an sts:ExternalId condition; trusting it WITHOUT one: %s. A role CrowdStrike can assume without its external ID must be fixed (or re-registered with CSPM) first",
 			cs.CSPMConnector, names(without))
 	}
 	return iamrole.Role{}, fmt.Sprintf("no role in this account trusts CrowdStrike's CSPM connector %s yet (the account is not registered with CSPM, or its CSPM role is still to come)", cs.CSPMConnector), nil
@@ -253,7 +309,12 @@ func names(arns []string) string {
 // that is gone has nothing left to undo. What IAM would refuse to write (a
 // deleted principal's unique ID in the policy) is left, and said so in
 // left: undoing must never be blocked by what a retry cannot mend.
-func (s *Setup) undo(ctx context.Context, iam Roles, partition, name string, a added) (left []string, err error) {
+// beforeWrite, when not nil, runs right before each IAM write; its error
+// stops the undo.
+func (s *Setup) undo(ctx context.Context, iam Roles, partition, name string, a added, beforeWrite func(context.Context) error) (left []string, err error) {
+	if beforeWrite == nil {
+		beforeWrite = func(context.Context) error { return nil }
+	}
 	fail := func(err error) ([]string, error) {
 		return nil, fmt.Errorf("undoing the setup of role %s: %w", name, err)
 	}
@@ -273,6 +334,9 @@ func (s *Setup) undo(ctx context.Context, iam Roles, partition, name string, a a
 		case err != nil:
 			return fail(err)
 		case updated != nil:
+			if err := beforeWrite(ctx); err != nil {
+				return nil, err
+			}
 			err := iam.UpdateTrustPolicy(ctx, name, string(updated))
 			switch {
 			case errors.Is(err, iamrole.ErrMalformedPolicy):
@@ -283,6 +347,9 @@ func (s *Setup) undo(ctx context.Context, iam Roles, partition, name string, a a
 		}
 	}
 	if a.ECRReadOnly {
+		if err := beforeWrite(ctx); err != nil {
+			return nil, err
+		}
 		// NoSuchEntity: the role is gone or the policy was detached already.
 		if err := iam.DetachPolicy(ctx, name, ecrReadOnly(partition)); err != nil && !errors.Is(err, iamrole.ErrNoSuchRole) {
 			return fail(err)

@@ -241,9 +241,10 @@ func templateStatements(account, roleName string) []any {
 	st := []any{
 		map[string]any{"Effect": "Allow", "Action": []any{"iam:GetRole", "iam:UpdateAssumeRolePolicy", "iam:ListAttachedRolePolicies"}, "Resource": scope},
 		map[string]any{"Effect": "Allow", "Action": []any{"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, "Resource": scope},
-		map[string]any{"Effect": "Allow", "Action": []any{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"},
+		map[string]any{"Effect": "Allow", "Action": []any{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameterHistory"},
 			"Resource": "*"},
 	}
+	st = append(st, map[string]any{"Effect": "Allow", "Action": "iam:GetAccountSummary", "Resource": "*"})
 	if roleName == "" {
 		st = append(st, map[string]any{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"})
 	}
@@ -255,6 +256,7 @@ func setupAs(cfg aws.Config, stack, roleName string) *Setup {
 	return &Setup{
 		IAM:      func(partition string) Roles { return iamrole.NewFromConfig(cfg, partition) },
 		Record:   func(name string) Record { return ssmparam.Parameter{SSM: ssm.NewFromConfig(cfg), Name: name} },
+		Lease:    func(name string) Lease { return ssmparam.Lease{SSM: ssm.NewFromConfig(cfg), Name: name} },
 		Log:      jsonlog.New(io.Discard, slog.LevelInfo),
 		StackID:  stack,
 		RoleName: roleName,

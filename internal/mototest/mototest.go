@@ -4,6 +4,10 @@
 // Secrets Manager, SQS and SNS behave as moto implements them, not as a
 // hand-written fake would guess.
 //
+// Where moto is less strict than AWS (IAM's quotas), Front puts a reverse
+// proxy before it that answers as AWS does; it can also answer an operation
+// with an error once (throttling), for retries.
+//
 // A test that needs it calls Start; where moto_server is not on PATH the test
 // is skipped with a message saying so (CI fails before that: .ci/run checks
 // that moto_server is installed).

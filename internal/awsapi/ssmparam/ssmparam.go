@@ -1,7 +1,9 @@
-// Package ssmparam is one String parameter of SSM Parameter Store, read and
-// written whole: where the member setup keeps what it added to a CSPM role
-// (internal/membersetup). It stands apart from internal/awsapi so that the
-// onboarding function, which never touches SSM, does not link its client.
+// Package ssmparam is SSM Parameter Store as the member setup
+// (internal/membersetup) uses it: one String parameter read and written
+// whole, where it keeps what it added to a CSPM role (Parameter), and a
+// lease on another, which lets one invocation at a time write (Lease). It
+// stands apart from internal/awsapi so that the onboarding function, which
+// never touches SSM, does not link its client.
 package ssmparam
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
@@ -19,6 +22,18 @@ type SSM interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
+}
+
+// NewClient is the Systems Manager client for cfg. Besides what the SDK's
+// retryer retries (ThrottlingException among them), PutParameter's
+// TooManyUpdates is retried: SSM answers it when a parameter is written
+// while another write of it is under way, and the standard retryer does not
+// know the code.
+func NewClient(cfg aws.Config) *ssm.Client {
+	return ssm.NewFromConfig(cfg, func(o *ssm.Options) {
+		o.Retryer = retry.AddWithErrorCodes(o.Retryer, "TooManyUpdates")
+	})
 }
 
 // Parameter is one String parameter of SSM Parameter Store (standard tier:
