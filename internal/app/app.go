@@ -72,6 +72,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		Falcon:          fc,
 		Scope:           cfg.Scope(),
 		Owner:           onboard.Owner(cfg.AliasPrefix),
+		Adopt:           onboard.Owner(cfg.AdoptAliasPrefix),
 		Meter:           fc,
 		DryRun:          cfg.DryRun,
 		MaxConcurrency:  cfg.MaxConcurrency,

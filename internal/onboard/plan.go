@@ -44,6 +44,10 @@ const (
 type Policy struct {
 	Scope Scope
 	Owner Owner
+	// Adopt is an earlier prefix of the same deployment: its registrations
+	// of desired registries are written again under Owner's alias
+	// (Owner.Adopts); "" adopts nothing.
+	Adopt Owner
 	Mode  Mode
 	// VerifyTrust: an account the plan writes for must have passed
 	// VERIFY_TRUST (a verdict in Observed.Trust). One not yet checked is
@@ -188,7 +192,7 @@ func NewPlan(o Observed, p Policy) Plan {
 		}
 		var acc accountPlan
 		if refusal == nil {
-			acc = planAccount(a, regions, existing, p.Owner, p.Now)
+			acc = planAccount(a, regions, existing, p.Owner, p.Adopt, p.Now)
 			if p.VerifyTrust && len(acc.actions) > 0 {
 				refusal = trustVerdict(o.Trust, a, &plan)
 			}
@@ -298,7 +302,7 @@ type PausedRegistration struct {
 	Drift string
 }
 
-func planAccount(a Account, regions []string, existing registrations, owner Owner, now time.Time) accountPlan {
+func planAccount(a Account, regions []string, existing registrations, owner, adopt Owner, now time.Time) accountPlan {
 	var out accountPlan
 	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 	for _, region := range regions {
@@ -313,12 +317,19 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 			out.actions = append(out.actions, Action{Kind: Create, Registry: want, Settling: settling(a, nil, now)})
 			continue
 		}
-		owned := owner.Owns(*have)
+		adopted := owner.Adopts(adopt, *have)
+		owned := owner.Owns(*have) || adopted
+		why := func() string {
+			if adopted {
+				return owner.AdoptReason(adopt)
+			}
+			return drift(owner, *have, want)
+		}
 		switch StateOf(have.State) {
 		case StateChoice:
 			p := PausedRegistration{Registry: *have}
 			if owned {
-				p.Drift = drift(owner, *have, want)
+				p.Drift = why()
 			}
 			out.paused = append(out.paused, p)
 		case StateUnknown:
@@ -334,7 +345,7 @@ func planAccount(a Account, regions []string, existing registrations, owner Owne
 		case StateOf(have.State) == StateChoice:
 			out.unchanged++ // a person paused it: left alone, drift and all
 		default:
-			if why := drift(owner, *have, want); why != "" {
+			if why := why(); why != "" {
 				want.ID = have.ID
 				want.URL = have.URL // a PATCH keeps the registration's own hostname
 				out.actions = append(out.actions, Action{Kind: Update, Registry: want, Reason: why, Settling: settling(a, have, now)})

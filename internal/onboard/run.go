@@ -46,6 +46,7 @@ type Runner struct {
 	Falcon         Falcon
 	Scope          Scope
 	Owner          Owner
+	Adopt          Owner // an earlier prefix whose registrations Owner takes over (Policy.Adopt)
 	DryRun         bool
 	MaxConcurrency int
 	// WriteMargin: no write starts later than this before the context's
@@ -169,7 +170,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	if rn.StartRun != nil {
 		rn.StartRun(ctx, log)
 	}
-	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
+	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Adopt: rn.Adopt, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
 		RegionSource: rn.RegionSource, Now: start}
 	switch {
 	case req.Disconnect:
