@@ -33,6 +33,10 @@ type Report struct {
 	// Where the tool ran, when known (AWS account and partition).
 	HomeAccount string `json:"home_account,omitempty"`
 	Partition   string `json:"partition,omitempty"`
+	// Deferred says why this invocation ran nothing, leaving the work to
+	// another (a continuation chain in flight) or to none (the stack is
+	// being deleted); "" for a run. Only DeferredReport sets it.
+	Deferred string `json:"deferred,omitempty"`
 }
 
 // AccountsReport counts accounts; Skipped lists refused ones with reasons.
@@ -199,6 +203,14 @@ func (r Report) Changed() bool {
 func EmptyReport(runID string, trigger Trigger) Report {
 	r := emptyReport()
 	r.RunID, r.Trigger, r.StartedAt = runID, trigger, time.Now().UTC()
+	return r
+}
+
+// DeferredReport is the report of an invocation that ran nothing, and why:
+// nothing was read or written, and it is not complete.
+func DeferredReport(runID string, trigger Trigger, why string) Report {
+	r := EmptyReport(runID, trigger)
+	r.Complete, r.Deferred = false, why
 	return r
 }
 

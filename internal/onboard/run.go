@@ -117,6 +117,10 @@ type Request struct {
 	Logger *slog.Logger
 	// Progress, when set, hears how far the run is.
 	Progress func(Progress)
+	// Hold, when set, is asked before each write starts (its "go on" kept
+	// HoldRecheck): once it returns an error, no further write of the run
+	// starts, and those left are not attempted.
+	Hold func(context.Context) error
 }
 
 func (req Request) progress(p Progress) {
@@ -236,7 +240,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return judged(report), nil
 	}
 
-	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
+	ap := applier{falcon: rn.writer(req), concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
 		retry: rn.CredentialRetry, verdicts: newVerdicts()}
 	if d, ok := ctx.Deadline(); ok {
 		ap.stopAt = d.Add(-rn.WriteMargin)
