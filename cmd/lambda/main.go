@@ -53,6 +53,7 @@ func newHandler() *trigger.Handler {
 	}
 	h.Logger = app.NewLogger(os.Stdout, cfg.LogLevel)
 	h.DisconnectOnDelete = cfg.DisconnectOnDelete
+	h.NoRunOnDeploy = !cfg.RunOnDeploy
 	awsCfg := lambdaenv.Config()
 	if cfg.ContinuationQueueURL != "" {
 		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
