@@ -53,14 +53,18 @@ func newHandler() *trigger.Handler {
 	}
 	h.Logger = app.NewLogger(os.Stdout, cfg.LogLevel)
 	h.DisconnectOnDelete = cfg.DisconnectOnDelete
+	h.NoRunOnDeploy = !cfg.RunOnDeploy
 	awsCfg := lambdaenv.Config()
+	deps := app.Deps{Logger: h.Logger, LookupIdentity: true, AWS: &awsCfg}
 	if cfg.ContinuationQueueURL != "" {
+		db := dynamodb.NewFromConfig(awsCfg)
 		h.Queue = awsapi.Queue{SQS: sqs.NewFromConfig(awsCfg), URL: cfg.ContinuationQueueURL}
 		h.QueueARN, _ = awsapi.QueueARN(cfg.ContinuationQueueURL) // validated by config.Load
-		h.Links = awsapi.Links{DynamoDB: dynamodb.NewFromConfig(awsCfg), Table: cfg.ContinuationTable}
+		h.Links = awsapi.Links{DynamoDB: db, Table: cfg.ContinuationTable}
+		deps.Resends = awsapi.Resends{DynamoDB: db, Table: cfg.ContinuationTable}
 	}
 	h.Connect = func(ctx context.Context) (*onboard.Runner, error) {
-		return app.NewRunner(ctx, cfg, app.Deps{Logger: h.Logger, LookupIdentity: true, AWS: &awsCfg})
+		return app.NewRunner(ctx, cfg, deps)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -232,8 +234,48 @@ func TestBootstrapObeysOnlyItsOwnCustomResourceUnderEmulator(t *testing.T) {
 	assert.False(t, r.Failed(), r.ErrorMessage)
 	put = onlyNewPut(t, d.cfn, 1)
 	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
-	assert.Equal(t, strconv.Itoa(demoCreated+demoUnchanged), put.Data["Deleted"])
-	assert.Empty(t, d.sim.Registries(), "the stack's own Delete disconnects")
+	assert.Equal(t, strconv.Itoa(demoCreated), put.Data["Deleted"])
+	assert.Equal(t, demoUnchanged, ecrOnboardPrefixOnly(t, d.sim), "the stack's own Delete disconnects what it owns; the demo's three of the prefix \"ecr-onboard\" are another deployment's")
+	checkOutput(t, fn.Stop())
+}
+
+// A stack Delete with DISCONNECT_ON_DELETE marks the stack's table in moto's
+// DynamoDB before it disconnects, and from then on the real bootstrap runs
+// nothing: a scheduled event (one the schedule sent before CloudFormation
+// deleted it), a manual run and a continuation link each answer why, call
+// no Falcon API and re-create nothing.
+func TestBootstrapHoldsEveryRunOnceTheStackIsDisconnectingUnderEmulator(t *testing.T) {
+	d := deploy(t, nil, "DISCONNECT_ON_DELETE=true", "EXCLUDE_ACCOUNT_IDS=555555555555")
+	fn := d.start(t, time.Minute)
+	r := fn.Invoke(t, "schedule", []byte(scheduled))
+	require.False(t, r.Failed(), r.ErrorMessage)
+	require.Len(t, d.sim.Registries(), demoCreated+demoUnchanged)
+
+	r = fn.Invoke(t, "delete", []byte(cfnEvent(t, d.cfn.URL, cfn.RequestDelete, "cfn-delete-1", trigger.PhysicalResourceID(stackID, logicalID))))
+	require.False(t, r.Failed(), r.ErrorMessage)
+	put := onlyNewPut(t, d.cfn, 0)
+	require.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
+	assert.Equal(t, demoUnchanged, ecrOnboardPrefixOnly(t, d.sim), "disconnected")
+	mark, err := dynamodb.NewFromConfig(d.moto.Config()).GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(linksTable), ConsistentRead: aws.Bool(true),
+		Key: map[string]dbtypes.AttributeValue{"link": &dbtypes.AttributeValueMemberS{Value: "disconnecting"}}})
+	require.NoError(t, err)
+	assert.NotEmpty(t, mark.Item, "the Delete marked the table")
+
+	requests := d.sim.Stats().Requests
+	for id, payload := range map[string]string{
+		"late-schedule": scheduled,
+		"manual":        `{}`,
+		"link":          sqsEvent(t, queueARN, `{"run_id":"e2e-chain","depth":1}`),
+	} {
+		r := fn.Invoke(t, id, []byte(payload))
+		require.False(t, r.Failed(), "%s: %s", id, r.ErrorMessage)
+		var rep onboard.Report
+		require.NoError(t, json.Unmarshal(r.Body, &rep))
+		assert.Equal(t, trigger.ErrDisconnecting.Error(), rep.Deferred, id)
+	}
+	assert.Equal(t, requests, d.sim.Stats().Requests, "no Falcon API call")
+	assert.Equal(t, demoUnchanged, ecrOnboardPrefixOnly(t, d.sim), "nothing re-created")
 	checkOutput(t, fn.Stop())
 }
 
@@ -311,6 +353,19 @@ func TestBootstrapInvalidConfigurationUnderEmulator(t *testing.T) {
 	assert.Equal(t, cfn.StatusSuccess, put.Status, put.Reason)
 	assert.Zero(t, d.sim.Stats().Requests)
 	checkOutput(t, fn.Stop())
+}
+
+// ecrOnboardPrefixOnly checks that every registration left is one the demo
+// made under the prefix "ecr-onboard" (not this stack's: its prefix is
+// ecr-onboard-<its stack ID's UUID>, and its name, the prefix it adopts, is
+// ecr-onboard-e2e), and counts them.
+func ecrOnboardPrefixOnly(t *testing.T, sim *falconsim.Sim) int {
+	t.Helper()
+	left := sim.Registries()
+	for _, r := range left {
+		assert.Regexp(t, `^ecr-onboard-[0-9]{12}-`, r.Alias)
+	}
+	return len(left)
 }
 
 // aws-lambda-go's own line for a function error (log.Printf to stderr).

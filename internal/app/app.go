@@ -40,6 +40,10 @@ type Deps struct {
 	SecretsManager credentials.SecretsManager
 	STS            awsapi.STS
 	SNS            awsapi.SNS
+	// Resends is where runs remember the credentials they sent again to
+	// registrations Falcon keeps in a verdict (the stack's table); nil: the
+	// process remembers them.
+	Resends onboard.Resends
 	// Clock says how old the Falcon API secret is (nil: time.Now).
 	Clock func() time.Time
 }
@@ -72,6 +76,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		Falcon:          fc,
 		Scope:           cfg.Scope(),
 		Owner:           onboard.Owner(cfg.AliasPrefix),
+		Adopt:           onboard.Owner(cfg.AdoptAliasPrefix),
 		Meter:           fc,
 		DryRun:          cfg.DryRun,
 		MaxConcurrency:  cfg.MaxConcurrency,
@@ -81,6 +86,7 @@ func NewRunner(ctx context.Context, cfg config.Config, deps Deps) (*onboard.Runn
 		RegionSource:    cfg.RegionSource,
 		Logger:          deps.Logger,
 		StartRun:        fc.StartRun,
+		Resends:         deps.Resends,
 	}
 	if cfg.VerifyTrust || deps.LookupIdentity {
 		if deps.STS == nil {

@@ -76,3 +76,63 @@ func TestLinksAgainstMoto(t *testing.T) {
 	assert.ErrorContains(t, err, "dynamodb:PutItem (claim) in no-such-table")
 	assert.ErrorContains(t, Links{DynamoDB: client, Table: "no-such-table"}.Done(ctx, "run-c/1"), "dynamodb:PutItem (done) in no-such-table")
 }
+
+// Against moto's DynamoDB: the current chain is the one started last; a
+// link of it records its claim, a link of a superseded chain records
+// nothing; before any chain is recorded, a link holds it (messages queued
+// before the record existed). The disconnecting mark is absent, then set.
+func TestChainAndDisconnectingMarkAgainstMoto(t *testing.T) {
+	srv := mototest.Start(t)
+	ctx := context.Background()
+	client := dynamodb.NewFromConfig(srv.Config())
+	createLinksTable(t, client, "links")
+	links := Links{DynamoDB: client, Table: "links"}
+	until := time.Unix(time.Now().Add(16*time.Minute).Unix(), 0)
+
+	run, at, err := links.Chain(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, run)
+	assert.True(t, at.IsZero())
+
+	current, err := links.HoldChain(ctx, "old-chain", until)
+	require.NoError(t, err)
+	assert.True(t, current, "no chain recorded: the link's chain becomes the current one")
+	run, at, err = links.Chain(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "old-chain", run)
+	assert.Equal(t, until, at)
+
+	require.NoError(t, links.StartChain(ctx, "new-chain"))
+	run, at, err = links.Chain(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "new-chain", run)
+	assert.True(t, at.Before(time.Now()), "a chain just started has no link running")
+
+	current, err = links.HoldChain(ctx, "old-chain", until)
+	require.NoError(t, err)
+	assert.False(t, current, "superseded")
+	run, _, err = links.Chain(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "new-chain", run, "a superseded link writes nothing")
+	current, err = links.HoldChain(ctx, "new-chain", until)
+	require.NoError(t, err)
+	assert.True(t, current)
+
+	set, err := links.Disconnecting(ctx)
+	require.NoError(t, err)
+	assert.False(t, set)
+	require.NoError(t, links.MarkDisconnecting(ctx, "delete-run"))
+	set, err = links.Disconnecting(ctx)
+	require.NoError(t, err)
+	assert.True(t, set)
+
+	gone := Links{DynamoDB: client, Table: "no-such-table"}
+	_, err = gone.Disconnecting(ctx)
+	assert.ErrorContains(t, err, "dynamodb:GetItem (disconnecting) in no-such-table")
+	_, _, err = gone.Chain(ctx)
+	assert.Error(t, err)
+	assert.Error(t, gone.MarkDisconnecting(ctx, "r"))
+	assert.Error(t, gone.StartChain(ctx, "r"))
+	_, err = gone.HoldChain(ctx, "r", until)
+	assert.Error(t, err)
+}

@@ -31,23 +31,24 @@ func (q Queue) Send(ctx context.Context, body string) error {
 	return nil
 }
 
-// inFlightAttributes count a queue's messages: waiting, being processed
-// (received, not yet deleted) and delayed.
-var inFlightAttributes = []types.QueueAttributeName{
+// waitingAttributes count a queue's messages waiting to be delivered:
+// visible, and delayed. Not those hidden (ApproximateNumberOfMessagesNotVisible):
+// a hidden message is being processed, or its delivery failed and it waits
+// out its visibility timeout, and the count cannot tell which.
+var waitingAttributes = []types.QueueAttributeName{
 	types.QueueAttributeNameApproximateNumberOfMessages,
-	types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 	types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
 }
 
-// InFlight counts the queue's messages waiting, being processed or delayed
-// (SQS's approximate counts).
-func (q Queue) InFlight(ctx context.Context) (int, error) {
-	out, err := q.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL), AttributeNames: inFlightAttributes})
+// Waiting counts the queue's messages waiting to be delivered, visible or
+// delayed (SQS's approximate counts).
+func (q Queue) Waiting(ctx context.Context) (int, error) {
+	out, err := q.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL), AttributeNames: waitingAttributes})
 	if err != nil {
 		return 0, fmt.Errorf("sqs:GetQueueAttributes of %s: %w", q.URL, err)
 	}
 	n := 0
-	for _, name := range inFlightAttributes {
+	for _, name := range waitingAttributes {
 		v, err := strconv.Atoi(out.Attributes[string(name)])
 		if err != nil {
 			return 0, fmt.Errorf("sqs:GetQueueAttributes of %s: %s is %q", q.URL, name, out.Attributes[string(name)])

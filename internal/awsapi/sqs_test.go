@@ -27,9 +27,10 @@ func TestQueueARN(t *testing.T) {
 	}
 }
 
-// Against moto's SQS: the in-flight count sees a message waiting and one
-// being processed (received, not deleted), and nothing once it is deleted.
-func TestQueueInFlightAgainstMoto(t *testing.T) {
+// Against moto's SQS: the waiting count sees a message waiting and one
+// delayed, not one hidden (received, not deleted: being processed, or its
+// delivery failed), and nothing once it is deleted.
+func TestQueueWaitingAgainstMoto(t *testing.T) {
 	srv := mototest.Start(t)
 	ctx := context.Background()
 	client := sqs.NewFromConfig(srv.Config())
@@ -37,28 +38,28 @@ func TestQueueInFlightAgainstMoto(t *testing.T) {
 	require.NoError(t, err)
 	q := Queue{SQS: client, URL: *created.QueueUrl}
 
-	n, err := q.InFlight(ctx)
+	n, err := q.Waiting(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n, "no chain")
 
 	require.NoError(t, q.Send(ctx, `{"run_id":"r","depth":1}`))
-	n, err = q.InFlight(ctx)
+	n, err = q.Waiting(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "a continuation waits")
 
 	got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: created.QueueUrl, VisibilityTimeout: 900})
 	require.NoError(t, err)
 	require.Len(t, got.Messages, 1)
-	n, err = q.InFlight(ctx)
+	n, err = q.Waiting(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 1, n, "a continuation is being processed")
+	assert.Zero(t, n, "a hidden message is not waiting: whether a chain is in flight is its claim's to say")
 
-	_, err = client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: created.QueueUrl, ReceiptHandle: got.Messages[0].ReceiptHandle})
+	_, err = client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: created.QueueUrl, MessageBody: aws.String(`{"run_id":"r","depth":2}`), DelaySeconds: 900})
 	require.NoError(t, err)
-	n, err = q.InFlight(ctx)
+	n, err = q.Waiting(ctx)
 	require.NoError(t, err)
-	assert.Zero(t, n, "the chain ended")
+	assert.Equal(t, 1, n, "a delayed message waits")
 
-	_, err = Queue{SQS: client, URL: *created.QueueUrl + "-gone"}.InFlight(ctx)
+	_, err = Queue{SQS: client, URL: *created.QueueUrl + "-gone"}.Waiting(ctx)
 	assert.Error(t, err)
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/stretchr/testify/assert"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/awsapi/orgtest"
+	"github.com/crowdstrike-ecr/ecr-onboard/internal/mototest"
 	"github.com/crowdstrike-ecr/ecr-onboard/internal/onboard"
 )
 
@@ -207,7 +207,7 @@ func TestTrustReaderAssumesWhereEveryAccountIsReachable(t *testing.T) {
 	cfg := org.FunctionConfig()
 	org.Enforce()
 	cfg.Region = "af-south-1" // the function's own region: an opt-in region
-	signed := &signingRegions{next: awshttp.NewBuildableClient()}
+	signed := &signingRegions{next: mototest.HTTPClient()}
 	cfg.HTTPClient = signed
 
 	verifier := awsapi.TrustReader{STS: sts.NewFromConfig(cfg), AWS: cfg, RoleName: orgtest.ReaderRole, HomePartition: "aws"}
@@ -229,7 +229,7 @@ func stsError(t *testing.T, status int, code, message string) aws.Config {
 			`<Code>%s</Code><Message>%s</Message></Error><RequestId>4d5e6f70-0000-4000-8000-000000000000</RequestId></ErrorResponse>`, code, message)
 	}))
 	t.Cleanup(srv.Close)
-	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1, HTTPClient: mototest.HTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
 }
 

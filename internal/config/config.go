@@ -32,7 +32,8 @@ type Config struct {
 	ExcludeAccountIDs []string // EXCLUDE_ACCOUNT_IDS
 	Regions           []string // REGIONS
 	DryRun            bool
-	AliasPrefix       string
+	AliasPrefix       string // ALIAS_PREFIX; unset: a stack's onboard.StackPrefix (STACK_ID), else "ecr-onboard"
+	AdoptAliasPrefix  string // unset ALIAS_PREFIX of a stack: its name, the prefix it used before (onboard.Owner.Adopts)
 	MaxConcurrency    int
 	RateShare         float64 // RATE_SHARE: share of the tenant's API rate limit (0 < x <= 1)
 	// TrustPropagationWait (TRUST_PROPAGATION_WAIT) is how long a create
@@ -40,6 +41,7 @@ type Config struct {
 	// change made just before the run to reach Falcon (0: never).
 	TrustPropagationWait time.Duration
 	DisconnectOnDelete   bool
+	RunOnDeploy          bool // RUN_ON_DEPLOY (default true); false: the custom resource's Create and Update run nothing
 	VerifyTrust          bool
 	// TrustReaderRole is the member-account role VERIFY_TRUST assumes to
 	// read the CSPM role's trust policy (TRUST_READER_ROLE).
@@ -118,6 +120,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.AliasPrefix == "" {
 		c.AliasPrefix = "ecr-onboard"
+		if p, ok := onboard.StackPrefix(c.StackID); ok {
+			c.AliasPrefix = string(p)
+			if legacy, ok := onboard.StackNamePrefix(c.StackID); ok {
+				c.AdoptAliasPrefix = string(legacy)
+			}
+		}
 	}
 	if c.TrustReaderRole == "" {
 		c.TrustReaderRole = DefaultTrustReaderRole
@@ -148,7 +156,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if e := onboard.CheckAliasPrefix(c.AliasPrefix); e != nil {
 		problem := fmt.Sprintf("%q %v", c.AliasPrefix, e)
 		if len(c.AliasPrefix) > onboard.MaxAliasPrefixLength {
-			problem += " (a stack's default is its name: set its AliasPrefix parameter when the name is longer)"
+			problem += " (a stack: set its AliasPrefix parameter shorter)"
 		}
 		check(&Error{"ALIAS_PREFIX", problem})
 	}
@@ -190,6 +198,11 @@ func Load(getenv func(string) string) (Config, error) {
 	check(e)
 	c.DisconnectOnDelete, e = boolVar("DISCONNECT_ON_DELETE", env("DISCONNECT_ON_DELETE"))
 	check(e)
+	c.RunOnDeploy = true
+	if v := env("RUN_ON_DEPLOY"); v != "" {
+		c.RunOnDeploy, e = boolVar("RUN_ON_DEPLOY", v)
+		check(e)
+	}
 	c.VerifyTrust, e = boolVar("VERIFY_TRUST", env("VERIFY_TRUST"))
 	check(e)
 	c.Prune, e = boolVar("PRUNE", env("PRUNE"))

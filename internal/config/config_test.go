@@ -28,6 +28,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "EcrOnboardTrustReader", c.TrustReaderRole)
 	assert.Equal(t, 75*time.Second, c.TrustPropagationWait)
 	assert.False(t, c.DryRun || c.DisconnectOnDelete || c.VerifyTrust || c.Prune)
+	assert.True(t, c.RunOnDeploy)
+	assert.Empty(t, c.AdoptAliasPrefix)
 	assert.Equal(t, onboard.RegionsActive, c.RegionSource)
 	assert.Equal(t, onboard.Scope{}, c.Scope())
 	assert.Error(t, c.RequireCredentials(), "no credentials configured")

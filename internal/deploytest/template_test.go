@@ -42,17 +42,21 @@ func TestTemplateParses(t *testing.T) {
 	assert.Equal(t, "AWS::Serverless-2016-10-31", *d.typed.Transform.String)
 
 	wantTypes := map[string]string{
-		functionID:                  "AWS::Serverless::Function",
-		"EcrOnboardFunctionRole":    "AWS::IAM::Role",
-		"EcrOnboardLogGroup":        "AWS::Logs::LogGroup",
-		"FalconCredentialsSecret":   "AWS::SecretsManager::Secret",
-		"NotificationTopic":         "AWS::SNS::Topic",
-		"NotificationSubscription":  "AWS::SNS::Subscription",
-		"InitialReconcile":          "Custom::EcrOnboardReconcile",
-		"FunctionErrorsAlarm":       "AWS::CloudWatch::Alarm",
-		"RegistrationFailuresAlarm": "AWS::CloudWatch::Alarm",
-		"CoverageAlarm":             "AWS::CloudWatch::Alarm",
-		"Dashboard":                 "AWS::CloudWatch::Dashboard",
+		functionID:                                 "AWS::Serverless::Function",
+		"EcrOnboardFunctionRole":                   "AWS::IAM::Role",
+		"EcrOnboardLogGroup":                       "AWS::Logs::LogGroup",
+		"FalconCredentialsSecret":                  "AWS::SecretsManager::Secret",
+		"NotificationTopic":                        "AWS::SNS::Topic",
+		"NotificationSubscription":                 "AWS::SNS::Subscription",
+		"InitialReconcile":                         "Custom::EcrOnboardReconcile",
+		"FunctionErrorsAlarm":                      "AWS::CloudWatch::Alarm",
+		"RegistrationFailuresAlarm":                "AWS::CloudWatch::Alarm",
+		"CoverageAlarm":                            "AWS::CloudWatch::Alarm",
+		"ContinuationDeadLetterAlarm":              "AWS::CloudWatch::Alarm",
+		"Dashboard":                                "AWS::CloudWatch::Dashboard",
+		"EcrOnboardFunctionScheduledRun":           "AWS::Events::Rule",
+		"EcrOnboardFunctionScheduledRunPermission": "AWS::Lambda::Permission",
+		"EcrOnboardFunctionContinuation":           "AWS::Lambda::EventSourceMapping",
 	}
 	for id, typ := range wantTypes {
 		r, ok := d.typed.Resources[id]
@@ -92,19 +96,24 @@ func TestFunctionShape(t *testing.T) {
 	assert.Nil(t, props["Policies"], "no SAM policy templates: all permissions live on EcrOnboardFunctionRole")
 }
 
+// The schedule is an EventBridge rule (source aws.events) that invokes the
+// function, declared in the template (not as a SAM event: see
+// TestNothingInvokesTheFunctionOnceItsDeleteBegins).
 func TestScheduleEvent(t *testing.T) {
 	d := loadTemplate(t)
 	fn, err := d.typed.GetServerlessFunctionWithName(functionID)
 	require.NoError(t, err)
-	ev, ok := fn.Events["ScheduledRun"]
-	require.True(t, ok)
-	assert.Equal(t, "Schedule", ev.Type, "Schedule (EventBridge rule) delivers source=aws.events")
+	assert.Empty(t, fn.Events, "what invokes the function is declared as resources, each ordered before InitialReconcile")
 
-	events, _ := d.properties(functionID)["Events"].(map[string]any)
-	run, _ := events["ScheduledRun"].(map[string]any)
-	props, _ := run["Properties"].(map[string]any)
-	assert.Equal(t, map[string]any{"Ref": "ScheduleExpression"}, props["Schedule"])
+	props := d.properties("EcrOnboardFunctionScheduledRun")
+	assert.Equal(t, map[string]any{"Ref": "ScheduleExpression"}, props["ScheduleExpression"])
 	assert.Equal(t, map[string]any{"Fn::If": []any{"ScheduleOn", "ENABLED", "DISABLED"}}, props["State"])
+	targets, _ := props["Targets"].([]any)
+	require.Len(t, targets, 1)
+	assert.Equal(t, map[string]any{"Fn::GetAtt": functionID + ".Arn"}, targets[0].(map[string]any)["Arn"])
+	perm := d.properties("EcrOnboardFunctionScheduledRunPermission")
+	assert.Equal(t, "events.amazonaws.com", perm["Principal"])
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "EcrOnboardFunctionScheduledRun.Arn"}, perm["SourceArn"])
 	assert.Equal(t, "rate(10 minutes)", d.typed.Parameters["ScheduleExpression"].Default)
 }
 
@@ -189,7 +198,7 @@ func TestPartitionAware(t *testing.T) {
 func TestParametersAndConsoleForm(t *testing.T) {
 	d := loadTemplate(t)
 	want := []string{
-		"AccountIds", "AliasPrefix", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
+		"AccountIds", "AliasPrefix", "CoverageAlarmPeriod", "DisconnectOnDelete", "DryRun", "ExcludeAccountIds",
 		"FalconClientId", "FalconClientSecret", "FalconCloud", "FalconMemberCid", "FalconSecretArn", "LogLevel",
 		"LogRetentionDays", "MaxConcurrency", "MemorySize", "NotificationEmail", "Prune", "RateShare",
 		"RegionSource", "Regions", "RunOnDeploy", "ScheduleEnabled", "ScheduleExpression", "Timeout", "TrustPropagationWait",
@@ -311,13 +320,14 @@ func TestOptionalResourcesAreConditional(t *testing.T) {
 		"FalconCredentialsSecret":  "CreateSecret",
 		"NotificationTopic":        "HasNotificationEmail",
 		"NotificationSubscription": "HasNotificationEmail",
-		"InitialReconcile":         "RunOnDeployEnabled",
 	} {
 		assert.Equal(t, cond, d.resource(id)["Condition"], id)
 	}
+	// Always there: turning RunOnDeploy off must not delete it (its Delete
+	// disconnects), and what invokes the function depends on it.
+	assert.Nil(t, d.resource("InitialReconcile")["Condition"])
 	conds := d.section("Conditions")
 	assert.Equal(t, map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "FalconSecretArn"}, ""}}, conds["CreateSecret"])
-	assert.Equal(t, map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "RunOnDeploy"}, "true"}}, conds["RunOnDeployEnabled"])
 
 	secret := d.properties("FalconCredentialsSecret")
 	assert.Equal(t, map[string]any{"Fn::Sub": `{"client_id":"${FalconClientId}","client_secret":"${FalconClientSecret}"}`},
@@ -343,14 +353,30 @@ func TestInitialReconcileIsTheFunction(t *testing.T) {
 	assert.Equal(t, "InitialReconcile", env["STACK_CUSTOM_RESOURCE"])
 }
 
-// Two stacks never own each other's registrations: the alias prefix is the
-// stack's name unless set.
-func TestAliasPrefixDefaultsToTheStackName(t *testing.T) {
+// Two stacks never own each other's registrations: unless AliasPrefix is
+// set, the function derives the stack's own prefix from its stack ID
+// (config: onboard.StackPrefix), which two stacks of one name do not share,
+// and adopts what it made under its name.
+func TestAliasPrefixIsUniqueToTheStack(t *testing.T) {
 	d := loadTemplate(t)
 	env := d.properties(functionID)["Environment"].(map[string]any)["Variables"].(map[string]any)
-	assert.Equal(t, map[string]any{"Fn::If": []any{"HasAliasPrefix", map[string]any{"Ref": "AliasPrefix"}, map[string]any{"Ref": "AWS::StackName"}}},
-		env["ALIAS_PREFIX"])
+	assert.Equal(t, map[string]any{"Ref": "AliasPrefix"}, env["ALIAS_PREFIX"])
+	assert.Equal(t, map[string]any{"Ref": "AWS::StackId"}, env["STACK_ID"])
 	assert.Equal(t, "", d.section("Parameters")["AliasPrefix"].(map[string]any)["Default"])
+
+	prefixes := map[string]string{}
+	for _, stackID := range []string{
+		"arn:aws:cloudformation:us-east-1:111111111111:stack/ecr-onboard/5b8c2a10-6f1e-11f0-9c2e-0a1b2c3d4e5f",
+		"arn:aws:cloudformation:eu-west-1:222222222222:stack/ecr-onboard/0d41c7e0-7a2b-11f0-8d3c-12ab34cd56ef",
+	} {
+		cfg, err := config.Load(func(k string) string {
+			return map[string]string{"ALIAS_PREFIX": "", "STACK_ID": stackID, "STACK_CUSTOM_RESOURCE": "InitialReconcile"}[k]
+		})
+		require.NoError(t, err)
+		assert.Equal(t, "ecr-onboard", cfg.AdoptAliasPrefix, "adopts what it made under its name")
+		prefixes[cfg.AliasPrefix] = stackID
+	}
+	assert.Len(t, prefixes, 2, "two stacks of one name, two prefixes")
 }
 
 func toFloat(v any) float64 {
@@ -390,9 +416,43 @@ func TestAlarms(t *testing.T) {
 	assert.Equal(t, "Minimum", p["Statistic"])
 	assert.Equal(t, "GreaterThanOrEqualToThreshold", p["ComparisonOperator"])
 	assert.EqualValues(t, 1, p["Threshold"])
-	assert.EqualValues(t, 3600, p["Period"])
+	assert.Equal(t, map[string]any{"Ref": "CoverageAlarmPeriod"}, p["Period"])
+	assert.EqualValues(t, 1, p["EvaluationPeriods"])
+	// Silence is never health: a window without a run is breaching, unless
+	// the stack itself turned the schedule off.
+	assert.Equal(t, map[string]any{"Fn::If": []any{"ScheduleOn", "breaching", "ignore"}}, p["TreatMissingData"])
 	assert.Equal(t, actions, p["AlarmActions"])
 	assert.Equal(t, actions, p["OKActions"])
+
+	// A continuation in the dead-letter queue raises an alarm.
+	p = d.properties("ContinuationDeadLetterAlarm")
+	assert.Equal(t, "AWS/SQS", p["Namespace"])
+	assert.Equal(t, "ApproximateNumberOfMessagesVisible", p["MetricName"])
+	assert.Equal(t, []any{map[string]any{"Name": "QueueName", "Value": map[string]any{"Fn::GetAtt": "ContinuationDeadLetterQueue.QueueName"}}}, p["Dimensions"])
+	assert.Equal(t, "GreaterThanThreshold", p["ComparisonOperator"])
+	assert.EqualValues(t, 0, p["Threshold"])
+	assert.Equal(t, "notBreaching", p["TreatMissingData"], "SQS sends no metric for an idle queue: an empty one")
+	assert.Equal(t, actions, p["AlarmActions"])
+	redrive := d.properties("ContinuationQueue")["RedrivePolicy"].(map[string]any)
+	assert.Equal(t, map[string]any{"Fn::GetAtt": "ContinuationDeadLetterQueue.Arn"}, redrive["deadLetterTargetArn"])
+}
+
+// CoverageAlarm's window holds a run of the schedule: the default schedule
+// fires at least once in the default window, and every allowed window is
+// one CloudWatch accepts for one evaluation period (at most a day).
+func TestCoverageWindowHoldsAScheduledRun(t *testing.T) {
+	d := loadTemplate(t)
+	params := d.section("Parameters")
+	window := params["CoverageAlarmPeriod"].(map[string]any)
+	m := regexp.MustCompile(`^rate\((\d+) minutes?\)$`).FindStringSubmatch(d.typed.Parameters["ScheduleExpression"].Default.(string))
+	require.NotNil(t, m)
+	minutes, _ := strconv.Atoi(m[1])
+	assert.Less(t, float64(minutes*60), toFloat(window["Default"]), "the default schedule runs within the default window")
+	for _, v := range window["AllowedValues"].([]any) {
+		assert.Zero(t, int(toFloat(v))%60, "a multiple of 60 s")
+		assert.LessOrEqual(t, toFloat(v), 86400.0)
+	}
+	assert.Contains(t, deref(d.typed.Parameters["ScheduleExpression"].Description), "CoverageAlarmPeriod")
 }
 
 // The dashboard's body is valid JSON once CloudFormation substitutes it;
@@ -404,26 +464,37 @@ func TestDashboard(t *testing.T) {
 	require.True(t, ok, "DashboardBody is a Fn::Sub with variables")
 	vars := sub[1].(map[string]any)
 	assert.Equal(t, map[string]any{"Ref": functionID}, vars["Fn"])
-	for name, alarm := range map[string]string{"CoverageAlarmArn": "CoverageAlarm", "FailuresAlarmArn": "RegistrationFailuresAlarm", "ErrorsAlarmArn": "FunctionErrorsAlarm"} {
+	for name, alarm := range map[string]string{"CoverageAlarmArn": "CoverageAlarm", "FailuresAlarmArn": "RegistrationFailuresAlarm",
+		"ErrorsAlarmArn": "FunctionErrorsAlarm", "DeadLetterAlarmArn": "ContinuationDeadLetterAlarm"} {
 		assert.Equal(t, map[string]any{"Fn::GetAtt": alarm + ".Arn"}, vars[name])
 	}
 	body := regexp.MustCompile(`\$\{[A-Za-z:]+\}`).ReplaceAllString(sub[0].(string), "x")
+	assert.Equal(t, map[string]any{"Ref": "EcrOnboardLogGroup"}, vars["LogGroup"])
 	var dash struct {
 		Widgets []struct {
 			Type       string `json:"type"`
 			Properties struct {
 				Metrics [][]any  `json:"metrics"`
 				Alarms  []string `json:"alarms"`
+				Query   string   `json:"query"`
 			} `json:"properties"`
 		} `json:"widgets"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &dash), body)
 	emitted := []string{trigger.RegistriesCreated, trigger.RegistriesUpdated, trigger.RegistriesFailed, trigger.AccountsSkipped,
-		trigger.RateLimited, trigger.DurationMs, trigger.APICalls, trigger.CoveragePercent, trigger.RegistriesMissing, trigger.CoverageIncomplete}
+		trigger.RateLimited, trigger.DurationMs, trigger.APICalls, trigger.CoveragePercent, trigger.RegistriesMissing, trigger.CoverageIncomplete,
+		trigger.RunsDeferred, trigger.FullRunCompleted}
 	shown := map[string]bool{}
 	alarms := 0
+	var lastFullRun bool
 	for _, w := range dash.Widgets {
 		alarms += len(w.Properties.Alarms)
+		if w.Type == "log" {
+			// When the last full run finished: its EMF line, in the log group.
+			lastFullRun = strings.Contains(w.Properties.Query, "SOURCE 'x'") &&
+				strings.Contains(w.Properties.Query, "filter "+trigger.FullRunCompleted+" = 1") &&
+				strings.Contains(w.Properties.Query, "sort @timestamp desc")
+		}
 		for _, m := range w.Properties.Metrics {
 			if m[0] == trigger.MetricsNamespace {
 				assert.Contains(t, emitted, m[1], "the function emits no metric %v", m[1])
@@ -434,7 +505,8 @@ func TestDashboard(t *testing.T) {
 	for _, m := range emitted {
 		assert.True(t, shown[m], "the dashboard shows %s", m)
 	}
-	assert.Equal(t, 3, alarms)
+	assert.Equal(t, 4, alarms)
+	assert.True(t, lastFullRun, "a widget says when the last full run finished")
 }
 
 // The default schedule covers a new CSPM account within 15 minutes, and a

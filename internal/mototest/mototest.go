@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -91,13 +92,25 @@ func Start(tb testing.TB, extraEnv ...string) *Server {
 	}
 }
 
-// Config is an AWS SDK configuration that sends every service to moto.
+// Config is an AWS SDK configuration that sends every service to moto,
+// through HTTPClient.
 func (s *Server) Config() aws.Config {
 	return aws.Config{
 		Region:       Region,
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 		BaseEndpoint: aws.String(s.URL),
+		HTTPClient:   HTTPClient(),
 	}
+}
+
+// HTTPClient is the SDK's HTTP client with keep-alives off: every call
+// opens a connection of its own. Tests that count calls make one attempt
+// per call (no retry), and a loopback server may close an idle connection
+// just as the client reuses it ("use of closed network connection", seen
+// on a loaded machine): a test must pass or fail on the code, not on
+// which connection a call happened to pick.
+func HTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.DisableKeepAlives = true })
 }
 
 // Env is the environment a child process (the Lambda bootstrap) needs to

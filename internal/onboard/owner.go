@@ -131,3 +131,53 @@ func CheckAliasPrefix(s string) error {
 func isAlnum(c rune) bool {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
+
+// StackPrefix is the alias prefix of a stack that leaves AliasPrefix empty:
+// "ecr-onboard-" and the stack's unique ID, the last part of its stack ID
+// (arn:...:stack/NAME/UUID; AWS::StackId). Stack names repeat across
+// accounts and regions, and two stacks onboarding into one Falcon tenant
+// under one prefix would own, repair, prune and disconnect each other's
+// registrations; the ID is unique to the stack. ok is false when stackID
+// has no such part, or the prefix would not fit MaxAliasPrefixLength.
+func StackPrefix(stackID string) (prefix Owner, ok bool) {
+	i := strings.LastIndexByte(stackID, '/')
+	if i < 0 || i == len(stackID)-1 || !strings.Contains(stackID[:i], ":stack/") {
+		return "", false
+	}
+	p := "ecr-onboard-" + stackID[i+1:]
+	if !validPrefix(p) {
+		return "", false
+	}
+	return Owner(p), true
+}
+
+// StackNamePrefix is the prefix a stack that left AliasPrefix empty used
+// before StackPrefix: its name, the middle part of its stack ID. Such a
+// stack adopts the registrations it made under it (Adopts). ok is false
+// when the name could not have been a prefix (longer than
+// MaxAliasPrefixLength: the function refused it).
+func StackNamePrefix(stackID string) (prefix Owner, ok bool) {
+	_, rest, found := strings.Cut(stackID, ":stack/")
+	name, _, hasID := strings.Cut(rest, "/")
+	if !found || !hasID || !validPrefix(name) {
+		return "", false
+	}
+	return Owner(name), true
+}
+
+// Adopts reports whether o takes r over from legacy, an earlier prefix of
+// the same deployment (StackNamePrefix): legacy made r (in either alias
+// form, for r's own account and region) and o did not. The plan writes an
+// adopted registration of a registry it wants again, under o's alias, with
+// AdoptReason; until then it is not o's: PRUNE and a disconnect, which go
+// by Owns alone, never delete it (it may as well be another deployment's
+// of the same legacy prefix, which adopts what it wants the same way).
+func (o Owner) Adopts(legacy Owner, r Registry) bool {
+	return legacy != "" && legacy != o && !o.Owns(r) && legacy.Owns(r)
+}
+
+// AdoptReason is the reason of the update that writes a registration
+// legacy made under o's alias.
+func (o Owner) AdoptReason(legacy Owner) string {
+	return "registered under this deployment's earlier alias prefix " + string(legacy) + "; written again under " + string(o)
+}

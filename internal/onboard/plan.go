@@ -50,6 +50,10 @@ const (
 type Policy struct {
 	Scope Scope
 	Owner Owner
+	// Adopt is an earlier prefix of the same deployment: its registrations
+	// of desired registries are written again under Owner's alias
+	// (Owner.Adopts); "" adopts nothing.
+	Adopt Owner
 	Mode  Mode
 	// VerifyTrust: an account the plan writes for must have passed
 	// VERIFY_TRUST (a verdict in Observed.Trust). One not yet checked is
@@ -338,7 +342,7 @@ type PausedRegistration struct {
 
 func planAccount(a Account, regions []string, existing registrations, p Policy, resends map[string]Resend) accountPlan {
 	var out accountPlan
-	owner, now := p.Owner, p.Now
+	owner, adopt, now := p.Owner, p.Adopt, p.Now
 	cred := Credential{RoleARN: a.RoleARN, ExternalID: a.ExternalID}
 	for _, region := range regions {
 		want, ok := newRegistry(a.ID, region, owner, cred)
@@ -352,11 +356,15 @@ func planAccount(a Account, regions []string, existing registrations, p Policy, 
 			out.actions = append(out.actions, Action{Kind: Create, Registry: want, Settling: settling(a, nil, now)})
 			continue
 		}
-		owned := owner.Owns(*have)
+		adopted := owner.Adopts(adopt, *have)
+		owned := owner.Owns(*have) || adopted
 		switch StateOf(have.State) {
 		case StateChoice:
 			p := PausedRegistration{Registry: *have}
-			if owned {
+			switch {
+			case adopted:
+				p.Drift = owner.AdoptReason(adopt)
+			case owned:
 				p.Drift = repair(owner, *have, want)
 			}
 			out.paused = append(out.paused, p)
@@ -383,6 +391,8 @@ func planAccount(a Account, regions []string, existing registrations, p Policy, 
 			}
 		case StateOf(have.State) == StateChoice:
 			keep() // a person paused it: left alone, drift and all
+		case adopted:
+			out.actions = append(out.actions, update(owner.AdoptReason(adopt)))
 		case drift(owner, *have, want) != "":
 			out.actions = append(out.actions, update(drift(owner, *have, want)))
 		case have.Trouble() != "":

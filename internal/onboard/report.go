@@ -42,6 +42,10 @@ type Report struct {
 	// entries a bounded copy of the report leaves out (Bounded); nil in a
 	// whole report. A list's count is its length plus this.
 	Truncated map[string]int `json:"truncated,omitempty" bound:"-"`
+	// Deferred says why this invocation ran nothing, leaving the work to
+	// another (a continuation chain in flight) or to none (the stack is
+	// being deleted); "" for a run. Only DeferredReport sets it.
+	Deferred string `json:"deferred,omitempty"`
 }
 
 // AccountsReport counts accounts; Skipped lists refused ones with reasons.
@@ -240,6 +244,14 @@ func (r Report) count(path string, listed int) int { return listed + r.Truncated
 func EmptyReport(runID string, trigger Trigger) Report {
 	r := emptyReport()
 	r.RunID, r.Trigger, r.StartedAt = runID, trigger, time.Now().UTC()
+	return r
+}
+
+// DeferredReport is the report of an invocation that ran nothing, and why:
+// nothing was read or written, and it is not complete.
+func DeferredReport(runID string, trigger Trigger, why string) Report {
+	r := EmptyReport(runID, trigger)
+	r.Complete, r.Deferred = false, why
 	return r
 }
 

@@ -47,6 +47,7 @@ type Runner struct {
 	Falcon         Falcon
 	Scope          Scope
 	Owner          Owner
+	Adopt          Owner // an earlier prefix whose registrations Owner takes over (Policy.Adopt)
 	DryRun         bool
 	MaxConcurrency int
 	// WriteMargin: no write starts later than this before the context's
@@ -125,6 +126,10 @@ type Request struct {
 	Logger *slog.Logger
 	// Progress, when set, hears how far the run is.
 	Progress func(Progress)
+	// Hold, when set, is asked before each write starts (its "go on" kept
+	// HoldRecheck): once it returns an error, no further write of the run
+	// starts, and those left are not attempted.
+	Hold func(context.Context) error
 }
 
 func (req Request) progress(p Progress) {
@@ -186,7 +191,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 	if rn.StartRun != nil {
 		rn.StartRun(ctx, log)
 	}
-	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
+	policy := Policy{Scope: rn.Scope.Narrow(req.Narrowing), Owner: rn.Owner, Adopt: rn.Adopt, Mode: Reconcile, VerifyTrust: rn.Verifier != nil,
 		RegionSource: rn.RegionSource, Now: now}
 	switch {
 	case req.Disconnect:
@@ -255,7 +260,7 @@ func (rn *Runner) run(ctx context.Context, req Request) (Report, error) {
 		return judged(report, nil), nil
 	}
 
-	ap := applier{falcon: rn.Falcon, concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
+	ap := applier{falcon: rn.writer(req), concurrency: rn.MaxConcurrency, progress: req.progress, owner: rn.Owner,
 		retry: rn.CredentialRetry, verdicts: newVerdicts()}
 	if d, ok := ctx.Deadline(); ok {
 		ap.stopAt = d.Add(-rn.WriteMargin)

@@ -94,6 +94,18 @@ func (h *Handler) cfnRequest(ctx context.Context, inv invocation, log *slog.Logg
 				"from the stack (each account's external ID is read from CrowdStrike CSPM)", k), inv.runID)
 			return rep, nil
 		}
+		if h.NoRunOnDeploy {
+			succeed(resp, "nothing run: RUN_ON_DEPLOY is false (the stack's RunOnDeploy parameter); the schedule reconciles")
+			return rep, nil
+		}
+		if skip, err := h.held(ctx, inv, onboard.TriggerCloudFormation); err != nil || skip != nil {
+			if err != nil {
+				fail(resp, ev, err, inv.runID)
+				return rep, nil
+			}
+			succeed(resp, "nothing run: "+skip.Deferred)
+			return *skip, nil
+		}
 		rn, err := h.runner(ctx, inv)
 		if err != nil {
 			fail(resp, ev, err, inv.runID)
@@ -115,12 +127,13 @@ func (h *Handler) cfnRequest(ctx context.Context, inv invocation, log *slog.Logg
 	return rep, nil
 }
 
-// cfnDelete disconnects owned registries when DISCONNECT_ON_DELETE is set
-// and the Delete is of the resource's own physical ID; otherwise, and after
-// a failed Create or a configuration error, it only answers SUCCESS so the
-// stack can go away. A disconnect cut short by the deadline answers SUCCESS
-// too, saying what remains: the schedule and the queue go with the stack, so
-// nothing would finish it.
+// cfnDelete disconnects owned registries (disconnect: the mark, then two
+// passes) when DISCONNECT_ON_DELETE is set and the Delete is of the
+// resource's own physical ID; otherwise, and after a failed Create or a
+// configuration error, it only answers SUCCESS so the stack can go away. A
+// disconnect cut short by the deadline answers SUCCESS too, saying what
+// remains: the schedule and the queue go with the stack, so nothing would
+// finish it.
 func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, resp *cfn.Response, rep onboard.Report) onboard.Report {
 	var cfgErr *config.Error
 	initErr := h.initErr()
@@ -141,11 +154,8 @@ func (h *Handler) cfnDelete(ctx context.Context, inv invocation, ev cfn.Event, r
 		succeed(resp, "nothing to do: DISCONNECT_ON_DELETE is false, registries stay in Falcon")
 		return rep
 	}
-	rn, err := h.runner(ctx, inv)
-	if err == nil {
-		rep, _, err = h.run(ctx, inv, rn, onboard.Request{Trigger: onboard.TriggerCloudFormation, Disconnect: true})
-		resp.Data = data(rep)
-	}
+	rep, err := h.disconnect(ctx, inv)
+	resp.Data = data(rep)
 	if err != nil {
 		fail(resp, ev, fmt.Errorf("disconnecting owned registries: %w. To delete the stack without disconnecting, "+
 			"delete it again and retain this resource (registries stay in Falcon)", err), inv.runID)

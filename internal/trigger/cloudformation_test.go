@@ -331,7 +331,7 @@ func (q *recordingQueue) Send(ctx context.Context, _ string) error {
 	return nil
 }
 
-func (q *recordingQueue) InFlight(context.Context) (int, error) { return 0, nil }
+func (q *recordingQueue) Waiting(context.Context) (int, error) { return 0, nil }
 
 // CloudFormation gets its answer before any continuation is queued, and the
 // queue call has a deadline of its own (the run's may have passed).

@@ -29,9 +29,10 @@ type Continuation struct {
 type Queue interface {
 	// Send queues a message.
 	Send(ctx context.Context, body string) error
-	// InFlight counts the messages queued, delayed or being processed: a
-	// continuation chain is in flight when it is not zero.
-	InFlight(ctx context.Context) (int, error)
+	// Waiting counts the messages waiting to be delivered, visible or
+	// delayed; not those hidden (being processed, or whose delivery failed:
+	// the queue cannot tell which, a link's claim can: Links.Chain).
+	Waiting(ctx context.Context) (int, error)
 }
 
 // Links is where continuation links are claimed (awsapi.Links: a DynamoDB
@@ -69,6 +70,23 @@ type Queue interface {
 // be running. This is the idempotency record of Powertools for AWS Lambda
 // (its Idempotency utility: an item per key, "in progress" until the
 // invocation's deadline, then complete).
+//
+// The table also records the current chain (StartChain, HoldChain, Chain),
+// and whether the stack is being deleted (MarkDisconnecting,
+// Disconnecting):
+//
+//   - A chain is in flight while a message waits on the queue (visible or
+//     delayed) or a link of the current chain holds a live claim (Chain's
+//     until is ahead). A hidden message whose claim lapsed is a delivery
+//     that failed: SQS shows it again only after its visibility timeout
+//     (90 minutes), and scheduled runs do not wait for it.
+//   - A run that starts a chain records it as the current one first
+//     (StartChain); a link runs only while its chain is current
+//     (HoldChain), so the message of a failed link that reappears after a
+//     scheduled run started another chain is skipped, not run beside it.
+//   - A stack Delete that disconnects marks the table before it deletes
+//     anything; every run reads the mark before its first write and writes
+//     nothing when it is set (README, "Deploy").
 type Links interface {
 	// Claim takes link for the calling invocation until until (its
 	// deadline). It reports false when the link is done, or claimed by an
@@ -76,6 +94,21 @@ type Links interface {
 	Claim(ctx context.Context, link string, until time.Time) (bool, error)
 	// Done records that link ran to its end: no later delivery runs it.
 	Done(ctx context.Context, link string) error
+	// StartChain records runID's chain as the current one, superseding
+	// any other.
+	StartChain(ctx context.Context, runID string) error
+	// HoldChain records that a link of runID's chain runs until until, if
+	// that chain is current (or none is recorded); false when another
+	// chain superseded it.
+	HoldChain(ctx context.Context, runID string, until time.Time) (bool, error)
+	// Chain returns the current chain and when the claim of its running
+	// link lapses ("" and the zero time when none is recorded).
+	Chain(ctx context.Context) (runID string, until time.Time, err error)
+	// MarkDisconnecting records that the stack is being deleted and its
+	// registrations disconnected.
+	MarkDisconnecting(ctx context.Context, runID string) error
+	// Disconnecting reports whether the mark is set.
+	Disconnecting(ctx context.Context) (bool, error)
 }
 
 // claimSlack is added to an invocation's deadline for its claim to lapse:
@@ -110,25 +143,37 @@ func queueContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), queueTimeout)
 }
 
-// chainInFlight reports whether a continuation chain is under way (a
-// message on the queue, delayed, or being processed by an invocation). ok
-// is false when the queue could not tell.
+// chainInFlight reports whether a continuation chain is under way: a
+// message waits on the queue (visible or delayed), or a link of the current
+// chain holds a live claim (Links). ok is false when the queue or the table
+// could not tell.
 func (h *Handler) chainInFlight(ctx context.Context, inv invocation) (inFlight, ok bool) {
 	qctx, cancel := queueContext(ctx)
 	defer cancel()
-	n, err := h.Queue.InFlight(qctx)
+	n, err := h.Queue.Waiting(qctx)
 	if err != nil {
 		inv.log.Warn("cannot tell whether a continuation chain is in flight", "error", err)
 		return false, false
 	}
-	return n > 0, true
+	if n > 0 || h.Links == nil {
+		return n > 0, true
+	}
+	_, until, err := h.Links.Chain(qctx)
+	if err != nil {
+		inv.log.Warn("cannot tell whether a continuation chain is in flight", "error", err)
+		return false, false
+	}
+	return until.After(time.Now()), true
 }
 
-// continueLater queues the rest of an incomplete run. Only a run that
-// stopped for time after making progress — writes this invocation did —
-// is continued: one that wrote nothing would only loop. A run that is not
-// itself a continuation does not start a chain while another is in flight.
-func (h *Handler) continueLater(ctx context.Context, inv invocation, req onboard.Request, rep onboard.Report, depth int) {
+// continueLater queues the rest of an incomplete run, and reports whether
+// it did. Only a run that stopped for time after making progress — writes
+// this invocation did — is continued: one that wrote nothing would only
+// loop. A run that is not itself a continuation does not start a chain
+// while another is in flight, and records its chain as the current one
+// before it queues the first link; a link queues its successor only while
+// its chain is current. Nothing is queued once the stack is being deleted.
+func (h *Handler) continueLater(ctx context.Context, inv invocation, req onboard.Request, rep onboard.Report, depth int) bool {
 	g := rep.Registries
 	progressed := len(g.Created)+len(g.Updated)+len(g.Deleted) > 0
 	limit := h.MaxContinuations
@@ -137,31 +182,54 @@ func (h *Handler) continueLater(ctx context.Context, inv invocation, req onboard
 	}
 	switch {
 	case h.Queue == nil || rep.Complete || req.Disconnect || rep.DryRun:
-		return
+		return false
 	case !progressed:
 		inv.log.Warn("run wrote nothing before its deadline; not continued (raise the function timeout)", "not_attempted", g.NotAttempted)
-		return
+		return false
 	case depth >= limit:
 		inv.log.Error("continuation limit reached; the next scheduled run continues", "depth", depth)
-		return
+		return false
 	case req.Trigger != onboard.TriggerContinuation:
 		if inFlight, ok := h.chainInFlight(ctx, inv); inFlight || !ok {
 			inv.log.Warn("not starting a continuation chain: another is in flight or the queue cannot tell; it, or the next scheduled run, continues")
-			return
+			return false
 		}
+	}
+	if err := h.hold(ctx); err != nil {
+		inv.log.Warn("not continued: the stack is being deleted, or whether it is cannot be told", "reason", err.Error())
+		return false
 	}
 	first := req.RunID
 	if req.Continues != "" {
 		first = req.Continues
 	}
-	body, _ := json.Marshal(Continuation{RunID: first, Depth: depth + 1, Narrowing: req.Narrowing})
 	qctx, cancel := queueContext(ctx)
 	defer cancel()
+	if h.Links != nil {
+		var err error
+		current := true
+		if req.Trigger == onboard.TriggerContinuation {
+			// The claim stays live until the successor holds its own.
+			current, err = h.Links.HoldChain(qctx, first, claimUntil(ctx))
+		} else {
+			err = h.Links.StartChain(qctx, first)
+		}
+		switch {
+		case err != nil:
+			inv.log.Error("could not record the continuation chain; not continued (the next scheduled run carries on)", "error", err)
+			return false
+		case !current:
+			inv.log.Warn("not continued: a later run started another continuation chain, which carries on", "continues", first)
+			return false
+		}
+	}
+	body, _ := json.Marshal(Continuation{RunID: first, Depth: depth + 1, Narrowing: req.Narrowing})
 	if err := h.Queue.Send(qctx, string(body)); err != nil {
 		inv.log.Error("could not queue the continuation; the next scheduled run continues", "error", err)
-		return
+		return false
 	}
 	inv.log.Info("continuation queued", "depth", depth+1, "not_attempted", g.NotAttempted)
+	return true
 }
 
 // parseContinuation decodes a continuation message strictly: it may narrow
@@ -214,16 +282,30 @@ func (h *Handler) continuation(ctx context.Context, inv invocation, ev events.SQ
 	return rep, nil
 }
 
-// continueLink runs link c unless another delivery took it, and records it
-// done before queuing its successor. rep is returned when c is skipped.
+// continueLink runs link c unless the stack is being deleted, its chain
+// was superseded or another delivery took it, and records it done before
+// queuing its successor. rep is returned when c is skipped.
 func (h *Handler) continueLink(ctx context.Context, inv invocation, c Continuation, rep onboard.Report) (onboard.Report, error) {
-	qctx, cancel := queueContext(ctx)
-	taken, err := h.Links.Claim(qctx, c.Link(), claimUntil(ctx))
-	cancel()
-	if err != nil {
-		return rep, fmt.Errorf("cannot tell whether another delivery took it, so it is not run (SQS delivers it again): %w", err)
+	if skip, err := h.held(ctx, inv, onboard.TriggerContinuation); err != nil || skip != nil {
+		if skip != nil {
+			rep = *skip
+		}
+		return rep, err
 	}
-	if !taken {
+	qctx, cancel := queueContext(ctx)
+	current, err := h.Links.HoldChain(qctx, c.RunID, claimUntil(ctx))
+	taken := false
+	if err == nil && current {
+		taken, err = h.Links.Claim(qctx, c.Link(), claimUntil(ctx))
+	}
+	cancel()
+	switch {
+	case err != nil:
+		return rep, fmt.Errorf("cannot tell whether another delivery took it, so it is not run (SQS delivers it again): %w", err)
+	case !current:
+		inv.log.Info("continuation link of a superseded chain: a later run started another chain; skipped", "link", c.Link())
+		return onboard.DeferredReport(inv.runID, onboard.TriggerContinuation, "link "+c.Link()+" of a superseded continuation chain"), nil
+	case !taken:
 		inv.log.Info("continuation link already taken by another delivery; skipped", "link", c.Link())
 		return rep, nil
 	}
@@ -244,6 +326,14 @@ func (h *Handler) continueLink(ctx context.Context, inv invocation, c Continuati
 			"link", c.Link(), "error", err)
 		return rep, nil
 	}
-	h.continueLater(ctx, inv, req, rep, c.Depth)
+	if !h.continueLater(ctx, inv, req, rep, c.Depth) {
+		// The chain ends here: its claim no longer keeps scheduled runs
+		// waiting (a superseded chain's record is not touched).
+		qctx, cancel = queueContext(ctx)
+		defer cancel()
+		if _, err := h.Links.HoldChain(qctx, c.RunID, time.Now()); err != nil {
+			inv.log.Warn("could not record the end of the continuation chain; scheduled runs wait for its claim to lapse", "error", err)
+		}
+	}
 	return rep, nil
 }

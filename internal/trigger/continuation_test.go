@@ -22,29 +22,18 @@ import (
 
 const queueARN = "arn:aws:sqs:us-east-1:123456789012:ecr-onboard-continuation"
 
-// fakeQueue is a continuation queue: messages sent wait until popped; the
-// one popped last is being processed until the next pop (or done).
+// fakeQueue is a continuation queue: messages sent wait until popped (a
+// message popped is hidden: the test says whether it is being processed,
+// with a live claim in the links table, or its delivery failed).
 type fakeQueue struct {
-	mu         sync.Mutex
-	msgs       []string
-	processing bool
+	mu   sync.Mutex
+	msgs []string
 }
 
-func (q *fakeQueue) InFlight(context.Context) (int, error) {
+func (q *fakeQueue) Waiting(context.Context) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.msgs)
-	if q.processing {
-		n++
-	}
-	return n, nil
-}
-
-// done marks the message popped last as processed (deleted).
-func (q *fakeQueue) done() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.processing = false
+	return len(q.msgs), nil
 }
 
 func (q *fakeQueue) Send(_ context.Context, body string) error {
@@ -58,12 +47,10 @@ func (q *fakeQueue) pop() (string, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.msgs) == 0 {
-		q.processing = false
 		return "", false
 	}
 	m := q.msgs[0]
 	q.msgs = q.msgs[1:]
-	q.processing = true
 	return m, true
 }
 
@@ -83,12 +70,18 @@ func sqsEvent(t *testing.T, bodies ...string) []byte {
 // memLinks is the table of continuation links in memory, claimed as
 // awsapi.Links claims them in DynamoDB (tested against moto there): a link
 // absent, or claimed by an invocation whose time is up, can be claimed; a
-// link done, or claimed until later, cannot.
+// link done, or claimed until later, cannot. Beside the links: the current
+// chain and the disconnecting mark.
 type memLinks struct {
 	mu       sync.Mutex
 	links    map[string]memLink
 	claimErr error // Claim fails with it
 	doneErr  error // Done fails with it
+	readErr  error // Disconnecting fails with it
+
+	chainRun      string
+	chainUntil    time.Time
+	disconnecting bool
 }
 
 type memLink struct {
@@ -119,6 +112,42 @@ func (m *memLinks) Done(_ context.Context, link string) error {
 	}
 	m.links[link] = memLink{done: true}
 	return nil
+}
+
+func (m *memLinks) StartChain(_ context.Context, runID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.chainRun, m.chainUntil = runID, time.Time{}
+	return nil
+}
+
+func (m *memLinks) HoldChain(_ context.Context, runID string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.chainRun != "" && m.chainRun != runID {
+		return false, nil
+	}
+	m.chainRun, m.chainUntil = runID, until
+	return true, nil
+}
+
+func (m *memLinks) Chain(context.Context) (string, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.chainRun, m.chainUntil, nil
+}
+
+func (m *memLinks) MarkDisconnecting(context.Context, string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disconnecting = true
+	return nil
+}
+
+func (m *memLinks) Disconnecting(context.Context) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.disconnecting, m.readErr
 }
 
 func (m *memLinks) get(link string) (memLink, bool) {
@@ -371,8 +400,9 @@ func TestNoProgressEndsTheChain(t *testing.T) {
 }
 
 // A scheduled run that finds a continuation chain in flight leaves the work
-// to it: no run, no second chain. The chain is seen on the queue (messages
-// waiting, delayed or being processed: awsapi.Queue.InFlight).
+// to it: no run, no second chain. Here the chain is seen on the queue (a
+// message waiting: awsapi.Queue.Waiting); TestChainInFlightIsALiveClaim
+// sees it in the links table.
 func TestScheduledRunDefersToAChainInFlight(t *testing.T) {
 	e := newEnv(t, falconsim.Options{}, nil)
 	q := &fakeQueue{msgs: []string{`{"run_id":"r","depth":3}`}}
@@ -388,7 +418,6 @@ func TestScheduledRunDefersToAChainInFlight(t *testing.T) {
 
 	// Once the chain is over, the schedule runs again.
 	q.pop()
-	q.done()
 	_, err = e.invoke(context.Background(), t, []byte(`{"source":"aws.events","detail-type":"Scheduled Event","detail":{}}`))
 	require.NoError(t, err)
 	assert.Positive(t, e.sim.Stats().Writes())

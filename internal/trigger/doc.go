@@ -5,6 +5,7 @@
 // custom resource only (CustomResource), runs the onboard.Runner within the
 // invocation's deadline, answers CloudFormation whatever happens, continues
 // runs that ran out of time through the continuation queue (each link once,
-// however often SQS delivers it: Links), and emits the run's CloudWatch
-// Embedded Metric Format line.
+// however often SQS delivers it: Links), writes nothing once a stack Delete
+// marked the stack as disconnecting (disconnect), and emits the run's
+// CloudWatch Embedded Metric Format line.
 package trigger

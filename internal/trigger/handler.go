@@ -40,6 +40,12 @@ type Handler struct {
 	Connect func(context.Context) (*onboard.Runner, error)
 	// DisconnectOnDelete: a stack Delete removes the registries this tool owns.
 	DisconnectOnDelete bool
+	// NoRunOnDeploy (RUN_ON_DEPLOY=false): the custom resource's Create and
+	// Update are answered SUCCESS without a run.
+	NoRunOnDeploy bool
+	// Settle, when set, is the wait between a disconnect's two passes
+	// (DefaultSettle when nil: see disconnect).
+	Settle func(context.Context) error
 	// Resource is the stack's custom resource, the only one whose
 	// CloudFormation requests are obeyed (zero: none is).
 	Resource CustomResource
@@ -108,9 +114,12 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (rep onbo
 		if h.Queue != nil {
 			if inFlight, _ := h.chainInFlight(ctx, inv); inFlight {
 				// The chain is doing this run's work; a second run beside it
-				// would only race it (and could start a second chain).
+				// would only race it (and could start a second chain). It
+				// says so in a metric: deferring is not silence.
 				inv.log.Info("a continuation chain is in flight; this scheduled run leaves the work to it")
-				return onboard.EmptyReport(inv.runID, onboard.TriggerSchedule), nil
+				rep := onboard.DeferredReport(inv.runID, onboard.TriggerSchedule, "a continuation chain is in flight and does this run's work")
+				h.emitMetrics(ctx, inv, rep, signals{deferred: true})
+				return rep, nil
 			}
 		}
 		return h.reconcile(ctx, inv, onboard.Request{Trigger: onboard.TriggerSchedule})
@@ -154,6 +163,12 @@ func (h *Handler) newInvocation(ctx context.Context) invocation {
 // reconcile runs a schedule or manual request, and starts a continuation
 // chain if it ran out of time. A panic becomes an InternalError in Handle.
 func (h *Handler) reconcile(ctx context.Context, inv invocation, req onboard.Request) (rep onboard.Report, err error) {
+	if skip, err := h.held(ctx, inv, req.Trigger); err != nil || skip != nil {
+		if skip != nil {
+			return *skip, nil
+		}
+		return onboard.Report{}, err
+	}
 	rn, err := h.runner(ctx, inv)
 	if err != nil {
 		return onboard.Report{}, err
@@ -217,6 +232,9 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 	runCtx, cancel := h.runContext(ctx)
 	defer cancel()
 	req.RunID, req.Logger = inv.runID, inv.base // the Runner adds run_id itself
+	if !req.Disconnect {
+		req.Hold = h.hold // a stack Delete's mark stops every other run's writes
+	}
 	rep, err := rn.Run(runCtx, req)
 	if err != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
 		err = pastDeadline{err}
@@ -236,7 +254,8 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 		inv.log.Info("run finished", attrs...)
 	}
 	rep.Log(ctx, inv.log) // the whole report, one line per entry: the answer is bounded
-	h.emitMetrics(ctx, inv, rep)
+	full := err == nil && rep.Complete && rep.TenantCoverage() != nil && !req.Disconnect
+	h.emitMetrics(ctx, inv, rep, signals{fullRun: full})
 	return rep, req, err
 }
 

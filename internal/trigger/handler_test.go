@@ -114,7 +114,10 @@ func TestMetricsLineIsEMF(t *testing.T) {
 		"RegistriesCreated": "Count", "RegistriesUpdated": "Count", "RegistriesFailed": "Count",
 		"AccountsSkipped": "Count", "RateLimited": "Count", "DurationMs": "Milliseconds", "APICalls": "Count",
 		"CoveragePercent": "Percent", "RegistriesMissing": "Count", "CoverageIncomplete": "Count",
+		"FullRunCompleted": "Count", // a scheduled run of the whole scope that reached its end
 	}, units)
+	assert.EqualValues(t, 1, m[0]["FullRunCompleted"])
+	assert.NotContains(t, m[0], "RunsDeferred")
 	assert.Equal(t, testFunction, m[0]["FunctionName"])
 	assert.EqualValues(t, demoSkipped, m[0]["AccountsSkipped"])
 	assert.EqualValues(t, 1, m[0]["CoverageIncomplete"], "the demo tenant has accounts a person must fix")

@@ -33,7 +33,34 @@ const (
 	CoveragePercent    = "CoveragePercent"
 	RegistriesMissing  = "RegistriesMissing"
 	CoverageIncomplete = "CoverageIncomplete"
+	// RunsDeferred is 1 in the line of a scheduled run that left its work
+	// to a continuation chain in flight (and ran nothing); absent otherwise.
+	RunsDeferred = "RunsDeferred"
+	// FullRunCompleted is 1 in the line of a run over the whole configured
+	// scope (no narrowing) that reached its end and judged coverage — a
+	// chain's last link included; absent otherwise. The dashboard shows
+	// when the last one finished.
+	FullRunCompleted = "FullRunCompleted"
 )
+
+// signals are what a line says beside the report's counts.
+type signals struct {
+	deferred bool // RunsDeferred
+	fullRun  bool // FullRunCompleted
+}
+
+// add puts s's metrics in l.
+func (l *emfLine) add(s signals) {
+	one := 1
+	if s.deferred {
+		l.RunsDeferred = &one
+		l.AWS.CloudWatchMetrics[0].Metrics = append(l.AWS.CloudWatchMetrics[0].Metrics, emfMetric{RunsDeferred, "Count"})
+	}
+	if s.fullRun {
+		l.FullRunCompleted = &one
+		l.AWS.CloudWatchMetrics[0].Metrics = append(l.AWS.CloudWatchMetrics[0].Metrics, emfMetric{FullRunCompleted, "Count"})
+	}
+}
 
 type emfMetric struct {
 	Name string `json:"Name"`
@@ -67,6 +94,9 @@ type emfLine struct {
 	CoveragePercent    *float64 `json:"CoveragePercent,omitempty"`
 	RegistriesMissing  *int     `json:"RegistriesMissing,omitempty"`
 	CoverageIncomplete *int     `json:"CoverageIncomplete,omitempty"`
+	// Set only when signalled (signals).
+	RunsDeferred     *int `json:"RunsDeferred,omitempty"`
+	FullRunCompleted *int `json:"FullRunCompleted,omitempty"`
 	// Properties (searchable in Logs Insights, not metrics).
 	RunID    string          `json:"run_id"`
 	Trigger  onboard.Trigger `json:"trigger"`
@@ -121,8 +151,10 @@ func metricsLine(functionName string, rep onboard.Report, now time.Time) emfLine
 func ptr[T any](v T) *T { return &v }
 
 // emitMetrics writes the run's EMF line (one write, one line).
-func (h *Handler) emitMetrics(ctx context.Context, inv invocation, rep onboard.Report) {
-	b, err := json.Marshal(metricsLine(h.functionName(ctx), rep, time.Now()))
+func (h *Handler) emitMetrics(ctx context.Context, inv invocation, rep onboard.Report, s signals) {
+	l := metricsLine(h.functionName(ctx), rep, time.Now())
+	l.add(s)
+	b, err := json.Marshal(l)
 	if err != nil {
 		inv.log.Error("encoding metrics", "error", err)
 		return

@@ -40,12 +40,18 @@ func TestNarrowedRunsEmitNoCoverageMetric(t *testing.T) {
 	assert.True(t, narrowed.Narrowed)
 	assert.Equal(t, &onboard.Narrowing{AccountIDs: []string{clean}}, narrowed.Narrowing)
 
-	for _, payload := range [][]byte{
-		sqsEvent(t, `{"run_id":"whole","depth":1}`),
-		sqsEvent(t, `{"run_id":"part","depth":1,"account_ids":["`+clean+`"]}`),
-		[]byte(scheduled),
+	for _, link := range []struct {
+		chain   string
+		payload []byte
+	}{
+		{"whole", sqsEvent(t, `{"run_id":"whole","depth":1}`)},
+		{"part", sqsEvent(t, `{"run_id":"part","depth":1,"account_ids":["`+clean+`"]}`)},
+		{"", []byte(scheduled)},
 	} {
-		_, err := e.invoke(context.Background(), t, payload)
+		if link.chain != "" { // the run that queued the link started its chain
+			require.NoError(t, e.h.Links.StartChain(context.Background(), link.chain))
+		}
+		_, err := e.invoke(context.Background(), t, link.payload)
 		require.NoError(t, err)
 	}
 	m := e.metricLines(t)

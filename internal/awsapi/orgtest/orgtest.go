@@ -158,9 +158,14 @@ func (o *Org) FunctionConfig() aws.Config {
 }
 
 // Recorded adds the call recorder to cfg and makes one attempt per call
-// (moto's 500s are not worth retrying, and tests stay quick).
+// (moto's 500s are not worth retrying, and tests stay quick), each on a
+// connection of its own (mototest.HTTPClient: a dropped idle connection is
+// no failure of the code under test).
 func (o *Org) Recorded(cfg aws.Config) aws.Config {
 	cfg.RetryMaxAttempts = 1
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = mototest.HTTPClient()
+	}
 	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("orgtest.record", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 			o.mu.Lock()
