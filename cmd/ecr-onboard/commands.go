@@ -61,7 +61,7 @@ commands:
 	fmt.Fprint(w, `
 environment (README.md, "Configuration", describes every variable):
   FALCON_CLIENT_ID and FALCON_CLIENT_SECRET, or FALCON_SECRET_ARN (a Secrets Manager secret):
-  the Falcon API client (scopes: README.md, "Real use from a terminal"); FALCON_CLOUD
+  the Falcon API client (scopes: README.md, "Deploy for one account"); FALCON_CLOUD
   (default autodiscover) or FALCON_BASE_URL: where the Falcon API is. A proxy: HTTPS_PROXY;
   a certificate authority of your own (a TLS-inspecting proxy, the simulator): SSL_CERT_FILE.
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,8 +15,8 @@ import (
 // Every bin/ecr-onboard command on the README's path (before "Reference")
 // runs as written: against the Falcon simulator, and moto's IAM holding the
 // CSPM role of the README's example account (tpAccount) with CSPM's
-// statement. None ends in a usage or configuration error (2) or a fatal one
-// (1). internal/deploytest holds the path's other commands to what they call.
+// statement, and a person at a terminal typing yes where asked. None ends
+// in a usage or configuration error (2) or a fatal one (1). internal/deploytest holds the path's other commands to what they call.
 func TestReadmePathCommandsRun(t *testing.T) {
 	commands, err := readmetest.PathCommands("../../README.md")
 	require.NoError(t, err)
@@ -29,6 +30,10 @@ func TestReadmePathCommandsRun(t *testing.T) {
 		t.Run(c.String(), func(t *testing.T) {
 			r := newTPRig(t, moto)
 			r.iam.AddRole(t, tpRoleARN, policyDoc(cspmStmt(tpCondition)))
+			confirmInteractive = func() bool { return true } // a person at a terminal, who types yes
+			in := confirmInput
+			confirmInput = strings.NewReader("yes\n")
+			t.Cleanup(func() { confirmInput = in })
 			var args []string
 			for _, a := range c.Args[1:] {
 				args = append(args, readmetest.Unquote(a))

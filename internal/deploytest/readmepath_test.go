@@ -2,8 +2,10 @@ package deploytest
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -185,4 +187,43 @@ func TestReadmeAWSCheckCanFail(t *testing.T) {
 		"key: --operation-preferences has no key FailureTolerance (ConcurrencyMode, FailureToleranceCount, FailureTolerancePercentage, MaxConcurrentCount, MaxConcurrentPercentage, RegionConcurrencyType, RegionOrder)",
 		"required: aws secretsmanager create-secret needs --name",
 	}, problems)
+}
+
+// citation is a reference to a section of the README in code or docs:
+// (README, "Report"), README.md, "Configuration", the README's "From the
+// console", README "Organisation setup" — comment markers and line breaks
+// inside the quotes aside; not deploy/README.md's.
+var citation = regexp.MustCompile(`(?:^|[^/])README(?:\.md)?(?:,|'s)? "([^"]+)"`)
+
+// TestReadmeSectionsCitedExist: every README section that code, scripts or
+// the other documents cite is a heading of the README, so a citation never
+// sends a maintainer to a section that moved or was renamed.
+func TestReadmeSectionsCitedExist(t *testing.T) {
+	headings := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#{2,4} (.+)$`).FindAllStringSubmatch(mustRead(t, "../../README.md"), -1) {
+		headings[m[1]] = true
+	}
+	joined := regexp.MustCompile(`\s*\n\s*(?://|#)?\s*`)
+	cited := 0
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (d.Name() == ".git" || d.Name() == "bin" || d.Name() == "dist" || d.Name() == "testdata"):
+			return filepath.SkipDir
+		case d.IsDir() || path == "../../README.md" || !slices.Contains([]string{".go", ".md", ".sh", ".yaml"}, filepath.Ext(path)):
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range citation.FindAllStringSubmatch(joined.ReplaceAllString(string(b), " "), -1) {
+			cited++
+			assert.True(t, headings[m[1]], "%s cites README section %q, which the README does not have", path, m[1])
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Greater(t, cited, 10)
 }
