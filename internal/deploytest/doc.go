@@ -8,7 +8,7 @@
 // Sub variable resolves; no parameter or environment variable carries an external ID;
 // no IAM statement uses an action wildcard; the function's environment is exactly the
 // documented configuration. The template after SAM's transform (the installed
-// aws-sam-translator, testdata/sam_transform.py) is held to what only the expansion shows:
+// aws-sam-translator, samtransform_test.go) is held to what only the expansion shows:
 // the order in which CloudFormation deletes what invokes the function, and Lambda's retries.
 //
 // The package has no non-test code. goformation is imported only from its tests, so it is

@@ -138,14 +138,21 @@ func TestReadmePathCommandsAreReal(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, aws)
+	assert.Empty(t, checkAWS(t, aws))
+}
+
+// checkAWS runs awsCommands on commands ({"args", "where"}) and returns
+// the problems it found; the test is skipped where botocore is missing.
+func checkAWS(t *testing.T, commands []map[string]any) []string {
+	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err == nil {
 		err = exec.Command(python, "-c", "import botocore").Run()
 	}
 	if err != nil {
-		t.Skip("botocore is not installed for python3 (it comes with moto): the README's aws commands are not checked here")
+		t.Skip("botocore is not installed for python3 (it comes with moto): aws commands are not checked here")
 	}
-	in, err := json.Marshal(aws)
+	in, err := json.Marshal(commands)
 	require.NoError(t, err)
 	cmd := exec.Command(python, "-c", awsCommands)
 	cmd.Stdin = strings.NewReader(string(in))
@@ -153,40 +160,24 @@ func TestReadmePathCommandsAreReal(t *testing.T) {
 	require.NoError(t, err)
 	var problems []string
 	require.NoError(t, json.Unmarshal(out, &problems))
-	assert.Empty(t, problems)
+	return problems
 }
 
 // The check above can fail: a made-up operation, option, shorthand key or
 // a missing required parameter is each caught.
 func TestReadmeAWSCheckCanFail(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err == nil {
-		err = exec.Command(python, "-c", "import botocore").Run()
-	}
-	if err != nil {
-		t.Skip("botocore is not installed for python3 (it comes with moto)")
-	}
-	bad := []map[string]any{
-		{"args": []string{"cloudformation", "create-stackset", "--stack-set-name", "x"}, "where": "op"},
-		{"args": []string{"cloudformation", "create-stack-set", "--stack-set-name", "x", "--colour", "blue"}, "where": "option"},
-		{"args": []string{"cloudformation", "create-stack-instances", "--stack-set-name", "x", "--regions", "us-east-1",
-			"--operation-preferences", "FailureTolerance=1"}, "where": "key"},
-		{"args": []string{"secretsmanager", "create-secret", "--secret-string", "{}"}, "where": "required"},
-	}
-	in, err := json.Marshal(bad)
-	require.NoError(t, err)
-	cmd := exec.Command(python, "-c", awsCommands)
-	cmd.Stdin = strings.NewReader(string(in))
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	var problems []string
-	require.NoError(t, json.Unmarshal(out, &problems))
 	assert.Equal(t, []string{
 		"op: service cloudformation has no operation create-stackset",
 		"option: aws cloudformation create-stack-set has no option --colour",
 		"key: --operation-preferences has no key FailureTolerance (ConcurrencyMode, FailureToleranceCount, FailureTolerancePercentage, MaxConcurrentCount, MaxConcurrentPercentage, RegionConcurrencyType, RegionOrder)",
 		"required: aws secretsmanager create-secret needs --name",
-	}, problems)
+	}, checkAWS(t, []map[string]any{
+		{"args": []string{"cloudformation", "create-stackset", "--stack-set-name", "x"}, "where": "op"},
+		{"args": []string{"cloudformation", "create-stack-set", "--stack-set-name", "x", "--colour", "blue"}, "where": "option"},
+		{"args": []string{"cloudformation", "create-stack-instances", "--stack-set-name", "x", "--regions", "us-east-1",
+			"--operation-preferences", "FailureTolerance=1"}, "where": "key"},
+		{"args": []string{"secretsmanager", "create-secret", "--secret-string", "{}"}, "where": "required"},
+	}))
 }
 
 // citation is a reference to a section of the README in code or docs:

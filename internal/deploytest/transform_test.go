@@ -1,9 +1,6 @@
 package deploytest
 
 import (
-	"encoding/json"
-	"errors"
-	"os/exec"
 	"sort"
 	"testing"
 
@@ -11,24 +8,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// expanded is template.yaml as CloudFormation deploys it: after SAM's
-// transform (AWS::Serverless-2016-10-31), expanded by the installed
-// aws-sam-translator (testdata/sam_transform.py). It is installed wherever
-// cfn-lint is (cfn-lint expands SAM templates with it).
+// expanded is the resources of template.yaml as CloudFormation deploys
+// them with the parameters' defaults: after SAM's transform (transformed).
 func expanded(t *testing.T) map[string]any {
 	t.Helper()
-	if _, err := exec.LookPath("cfn-lint"); err != nil {
-		t.Skip("cfn-lint (and aws-sam-translator with it) is not installed: SAM's transform not checked here (make lint requires it)")
-	}
-	out, err := exec.Command("python3", "testdata/sam_transform.py", templatePath).Output()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		t.Fatalf("SAM's transform failed: %v\n%s", err, exit.Stderr)
-	}
-	require.NoError(t, err)
-	var tpl map[string]any
-	require.NoError(t, json.Unmarshal(out, &tpl))
-	resources, ok := tpl["Resources"].(map[string]any)
+	resources, ok := transformed(t, map[string]string{})["Resources"].(map[string]any)
 	require.True(t, ok)
 	return resources
 }
