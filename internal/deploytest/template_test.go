@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -551,4 +552,31 @@ func stringOf(v any) string {
 		return strconv.Itoa(x)
 	}
 	return ""
+}
+
+// A change of any parameter that changes what a run registers makes
+// CloudFormation send InitialReconcile an Update, so the stack reconciles
+// at deploy (README, "Deploy"): each is in its ConfigVersion. The others
+// (how it runs, logs or is scheduled) are not.
+func TestConfigVersionHoldsWhatARunRegisters(t *testing.T) {
+	d := loadTemplate(t)
+	sub, ok := d.properties("InitialReconcile")["ConfigVersion"].(map[string]any)["Fn::Sub"].([]any)
+	require.True(t, ok)
+	version, _ := sub[0].(string)
+	registers := []string{"FalconCloud", "FalconMemberCid", "Regions", "RegionSource", "AccountIds", "ExcludeAccountIds", "DryRun",
+		"AliasPrefix", "RateShare", "TrustPropagationWait", "VerifyTrust", "TrustReaderRoleName", "Prune", "RunOnDeploy"}
+	for _, p := range registers {
+		assert.Contains(t, version, "${"+p+"}", "a change of %s reconciles at deploy", p)
+	}
+	assert.Contains(t, version, "${SecretArn}", "a change of the API client reconciles at deploy")
+	runs := []string{"LogLevel", "LogRetentionDays", "MemorySize", "Timeout", "NotificationEmail", "ScheduleExpression", "ScheduleEnabled",
+		"MaxConcurrency", "DisconnectOnDelete", "CoverageAlarmPeriod"}
+	for _, p := range runs {
+		assert.NotContains(t, version, "${"+p+"}", "%s changes how it runs, not what it registers", p)
+	}
+	secret := []string{"FalconSecretArn", "FalconClientId", "FalconClientSecret"}
+	for name := range d.typed.Parameters {
+		assert.True(t, slices.Contains(registers, name) || slices.Contains(runs, name) || slices.Contains(secret, name),
+			"parameter %s: say whether it changes what a run registers", name)
+	}
 }
