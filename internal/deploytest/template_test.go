@@ -513,7 +513,7 @@ func TestDashboard(t *testing.T) {
 // The default schedule covers a new CSPM account within 15 minutes, and a
 // steady-state tenant of 1,000 accounts x 17 regions (353 API calls a run
 // at registry pages of 100) spends under 1% of a 6,000-a-minute tenant's
-// daily API budget on it (README, "Deploy").
+// daily API budget on it (README, "Time to protection and what the schedule costs").
 func TestDefaultScheduleCoversWithin15MinutesUnder1PercentOfTheBudget(t *testing.T) {
 	d := loadTemplate(t)
 	m := regexp.MustCompile(`^rate\((\d+) minutes?\)$`).FindStringSubmatch(d.typed.Parameters["ScheduleExpression"].Default.(string))

@@ -21,7 +21,7 @@ func expanded(t *testing.T) map[string]any {
 // stack's Delete reaches the custom resource: every resource that invokes
 // it (the schedule rule, its permission, the queue's event source mapping)
 // depends on InitialReconcile, so CloudFormation deletes them first, and
-// InitialReconcile is always in the stack (README, "Deploy").
+// InitialReconcile is always in the stack (README, "Deleting the stack").
 func TestNothingInvokesTheFunctionOnceItsDeleteBegins(t *testing.T) {
 	resources := expanded(t)
 	custom, ok := resources["InitialReconcile"].(map[string]any)

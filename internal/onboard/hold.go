@@ -16,7 +16,7 @@ var ErrHeld = errors.New("writes held")
 
 // HoldRecheck is how long a Hold's "go on" is trusted before it is asked
 // again: a run already writing when the hold lands starts no write later
-// than this after it (README, "Deploy").
+// than this after it (README, "Deleting the stack").
 const HoldRecheck = 5 * time.Second
 
 // hold is a run's Request.Hold as its writes see it: asked before a write

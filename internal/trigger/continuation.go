@@ -86,7 +86,7 @@ type Queue interface {
 //     scheduled run started another chain is skipped, not run beside it.
 //   - A stack Delete that disconnects marks the table before it deletes
 //     anything; every run reads the mark before its first write and writes
-//     nothing when it is set (README, "Deploy").
+//     nothing when it is set (README, "Deleting the stack").
 type Links interface {
 	// Claim takes link for the calling invocation until until (its
 	// deadline). It reports false when the link is done, or claimed by an

@@ -17,7 +17,7 @@ var ErrDisconnecting = errors.New("the stack is being deleted: its Delete discon
 // before it lists again and deletes what was registered meanwhile: runs
 // that were writing when the mark landed start no write later than
 // onboard.HoldRecheck (5 s) after it, and a write takes well under a second
-// unless Falcon answers 429 (README, "Deploy").
+// unless Falcon answers 429 (README, "Deleting the stack").
 const DefaultSettle = 30 * time.Second
 
 // hold is every run's onboard.Request.Hold and the check before a run
@@ -57,7 +57,7 @@ func (h *Handler) held(ctx context.Context, inv invocation, trigger onboard.Trig
 	return nil, nil
 }
 
-// disconnect is a stack Delete's disconnect (README, "Deploy"): it marks
+// disconnect is a stack Delete's disconnect (README, "Deleting the stack"): it marks
 // the table first, so that no run writes from then on, then deletes every
 // owned registration in scope, waits for writes that were in flight when
 // the mark landed (Settle), and lists and deletes again. Its report is the
