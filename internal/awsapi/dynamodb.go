@@ -29,7 +29,8 @@ type DynamoDB interface {
 //	{"link": "disconnecting", "run_id": S, "since": N}              the stack is being deleted (MarkDisconnecting)
 //
 // written only with dynamodb:PutItem and read only with dynamodb:GetItem
-// (strongly consistent). expires_at is the table's time to live: an item
+// (strongly consistent). The table also holds the runs' re-sends, keyed
+// "resend/REGISTRATION_ID" (Resends: no run ID is "resend"). expires_at is the table's time to live: an item
 // is kept LinkRetention, longer than the continuation queue keeps a
 // message (a day), so no delivery outlives its link's item. The
 // disconnecting mark never expires: the table goes with the stack.
