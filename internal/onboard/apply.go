@@ -144,6 +144,13 @@ func credentialRefused(err error) bool {
 	return errors.Is(err, ErrCredentialRejected) || errors.As(err, &kv)
 }
 
+// pending reports whether o, the outcome of a, is a refusal of its
+// credential while the role is likely still being prepared (Settling):
+// pending, not failed, in the report and in coverage alike.
+func (o outcome) pending(a Action) bool {
+	return o.err != nil && a.Settling != "" && credentialRefused(o.err)
+}
+
 func (ap applier) stopping(ctx context.Context) bool {
 	return ctx.Err() != nil || (!ap.stopAt.IsZero() && time.Now().After(ap.stopAt))
 }
@@ -221,10 +228,18 @@ func (ap applier) apply(ctx context.Context, actions []Action) ([]outcome, error
 // probes splits actions into what goes out first — every deletion and the
 // first write of each credential — and the rest, in plan order.
 func probes(actions []Action) (first, rest []int) {
+	return perCredential(actions, func(int) bool { return true })
+}
+
+// perCredential splits the actions keep selects into the first of each
+// credential (every deletion, which carries none) and the rest, in plan
+// order.
+func perCredential(actions []Action, keep func(i int) bool) (first, rest []int) {
 	seen := map[string]bool{}
 	for i, a := range actions {
 		fp := fingerprint(a)
 		switch {
+		case !keep(i):
 		case a.Kind == Delete, !seen[fp]:
 			seen[fp] = true
 			first = append(first, i)
@@ -326,14 +341,7 @@ func (ap applier) retryRejected(ctx context.Context, actions []Action, out []out
 	}
 	rounds, cut := 0, false
 	for ; rounds < ap.retry.Attempts && len(plausible) > 0; rounds++ {
-		var first []int // one rejected write per plausible credential
-		seen := map[string]bool{}
-		for i, a := range actions {
-			if fp := fingerprint(a); isRejected(i) && plausible[fp] && !seen[fp] {
-				seen[fp] = true
-				first = append(first, i)
-			}
-		}
+		first, _ := perCredential(actions, func(i int) bool { return isRejected(i) && plausible[fingerprint(actions[i])] })
 		if len(first) == 0 {
 			break
 		}

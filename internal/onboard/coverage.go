@@ -120,7 +120,7 @@ func (r *Report) judgeCoverage(p Plan, outcomes []outcome) {
 			m.Waiting++
 		case !o.attempted:
 			m.NotAttempted++
-		case o.err != nil && a.Settling != "" && credentialRefused(o.err):
+		case o.pending(a):
 			m.Pending++
 		case o.err != nil:
 			m.Failed++

@@ -363,7 +363,7 @@ func (r *Report) add(a Action, o outcome) {
 		r.Complete = false
 	case o.err != nil && del:
 		g.DeleteFailed = append(g.DeleteFailed, failure(a.Registry, o.err))
-	case o.err != nil && a.Settling != "" && credentialRefused(o.err):
+	case o.pending(a):
 		g.Pending = append(g.Pending, pendingNote(a, o.err))
 	case o.err != nil:
 		g.Failed = append(g.Failed, failure(a.Registry, o.err))

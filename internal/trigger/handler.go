@@ -253,8 +253,8 @@ func (h *Handler) run(ctx context.Context, inv invocation, rn *onboard.Runner, r
 	default:
 		inv.log.Info("run finished", attrs...)
 	}
-	rep.Log(ctx, inv.log) // the whole report, one line per entry: the answer is bounded
-	full := err == nil && rep.Complete && rep.TenantCoverage() != nil && !req.Disconnect
+	rep.Log(ctx, inv.log)                                             // the whole report, one line per entry: the answer is bounded
+	full := err == nil && rep.Complete && rep.TenantCoverage() != nil // a disconnect judges no coverage
 	h.emitMetrics(ctx, inv, rep, signals{fullRun: full})
 	return rep, req, err
 }
